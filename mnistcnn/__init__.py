@@ -1,0 +1,94 @@
+"""mnistcnn: handwritten digit recognition with a convolutional network on PaddlePaddle.
+
+Everything public is importable from here::
+
+    from mnistcnn import DigitClassifier, build_model, evaluate, load_data, save, train
+
+Names are imported on first use, so ``import mnistcnn`` is instant and a process that only
+predicts never imports the training code.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._classifier import DigitClassifier
+    from ._data import MnistDataset, default_cache_dir, load_data
+    from ._errors import (
+        DatasetCorruptError,
+        DatasetNotFoundError,
+        ImageError,
+        MnistCnnError,
+        ModelFormatError,
+        ModelNotFoundError,
+    )
+    from ._evaluation import EvalReport, evaluate
+    from ._metadata import ModelMetadata
+    from ._models import available_models, build_model
+    from ._preprocess import to_model_input
+    from ._saving import save
+    from ._training import EpochResult, History, train
+
+__all__ = [
+    "DatasetCorruptError",
+    "DatasetNotFoundError",
+    "DigitClassifier",
+    "EpochResult",
+    "EvalReport",
+    "History",
+    "ImageError",
+    "MnistCnnError",
+    "MnistDataset",
+    "ModelFormatError",
+    "ModelMetadata",
+    "ModelNotFoundError",
+    "__version__",
+    "available_models",
+    "build_model",
+    "default_cache_dir",
+    "evaluate",
+    "load_data",
+    "save",
+    "to_model_input",
+    "train",
+]
+
+_HOME = {
+    "DatasetCorruptError": "_errors",
+    "DatasetNotFoundError": "_errors",
+    "DigitClassifier": "_classifier",
+    "EpochResult": "_training",
+    "EvalReport": "_evaluation",
+    "History": "_training",
+    "ImageError": "_errors",
+    "MnistCnnError": "_errors",
+    "MnistDataset": "_data",
+    "ModelFormatError": "_errors",
+    "ModelMetadata": "_metadata",
+    "ModelNotFoundError": "_errors",
+    "available_models": "_models",
+    "build_model": "_models",
+    "default_cache_dir": "_data",
+    "evaluate": "_evaluation",
+    "load_data": "_data",
+    "save": "_saving",
+    "to_model_input": "_preprocess",
+    "train": "_training",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mnistcnn' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,77 @@
+"""The two ways of running a network: a dynamic-graph layer, or Paddle Inference on a static model.
+
+Both take a float32 batch of shape (n, 1, 28, 28) and return the network's raw output (n, 10).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Literal, Protocol
+
+import numpy as np
+import paddle
+from paddle import nn
+
+BackendName = Literal["dynamic", "static"]
+
+
+class Backend(Protocol):
+    name: BackendName
+
+    def run(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+def available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class DynamicBackend:
+    """Runs an in-memory :class:`paddle.nn.Layer` in eval mode without gradients."""
+
+    name: BackendName = "dynamic"
+
+    def __init__(self, layer: nn.Layer) -> None:
+        self.layer = layer
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        was_training = self.layer.training
+        self.layer.eval()
+        try:
+            with paddle.no_grad():
+                output = self.layer(paddle.to_tensor(batch))
+        finally:
+            if was_training:
+                self.layer.train()
+        result: np.ndarray = output.numpy()
+        return result
+
+
+class StaticBackend:
+    """Runs a static inference model with the Paddle Inference predictor (oneDNN on CPU)."""
+
+    name: BackendName = "static"
+
+    def __init__(self, program: Path, params: Path, *, num_threads: int | None = None) -> None:
+        from paddle import inference
+
+        config = inference.Config(str(program), str(params))
+        config.disable_glog_info()
+        config.set_cpu_math_library_num_threads(num_threads or available_cpus())
+        self._predictor = inference.create_predictor(config)
+        self._input = self._predictor.get_input_handle(self._predictor.get_input_names()[0])
+        self._output_name = self._predictor.get_output_names()[0]
+        self._lock = threading.Lock()  # a predictor must not run two batches at once
+        self.program = program
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        with self._lock:
+            self._input.reshape(list(batch.shape))
+            self._input.copy_from_cpu(np.ascontiguousarray(batch, dtype=np.float32))
+            self._predictor.run()
+            result: np.ndarray = self._predictor.get_output_handle(self._output_name).copy_to_cpu()
+        return result

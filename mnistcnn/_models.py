@@ -1,0 +1,96 @@
+"""Network architectures, by name.
+
+Each architecture is one function returning a :class:`paddle.nn.Layer` that maps a float32 batch
+of shape (n, 1, 28, 28) to logits of shape (n, 10). Register a new one with :func:`_register`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import paddle
+from paddle import nn
+
+__all__ = ["available_models", "build_model"]
+
+_ARCHITECTURE_ATTR = "_mnistcnn_architecture"
+
+_REGISTRY: dict[str, Callable[[], nn.Layer]] = {}
+
+
+def _register(name: str) -> Callable[[Callable[[], nn.Layer]], Callable[[], nn.Layer]]:
+    def decorate(factory: Callable[[], nn.Layer]) -> Callable[[], nn.Layer]:
+        _REGISTRY[name] = factory
+        return factory
+
+    return decorate
+
+
+@_register("tutorial")
+def _tutorial() -> nn.Layer:
+    """The Paddle MNIST tutorial's network with a logits head.
+
+    Same layers and parameter names (``0.weight`` ... ``7.bias``) as the tutorial's
+    ``Sequential``; only its final ``Softmax`` is gone, because ``CrossEntropyLoss`` applies
+    softmax itself (training through both floors the loss near 1.46). Having no parameters,
+    the ``Softmax`` layer does not appear in the weights, so tutorial weights load unchanged.
+    """
+    return nn.Sequential(
+        nn.Conv2D(1, 32, 5, padding=2),
+        nn.MaxPool2D(2, 2),
+        nn.ReLU(),
+        nn.Conv2D(32, 64, 5, padding=2),
+        nn.MaxPool2D(2, 2),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(64 * 7 * 7, 10),
+    )
+
+
+def available_models() -> list[str]:
+    """Names accepted by :func:`build_model`, sorted.
+
+    Examples:
+        >>> "tutorial" in available_models()
+        True
+    """
+    return sorted(_REGISTRY)
+
+
+def build_model(name: str = "tutorial", *, seed: int | None = None) -> nn.Layer:
+    """Build a freshly initialised network that outputs logits.
+
+    Args:
+        name: one of :func:`available_models`.
+        seed: seed Paddle's generator first, so that the initial weights are reproducible.
+
+    Returns:
+        A :class:`paddle.nn.Layer` mapping float32 (n, 1, 28, 28) in [0, 1] to (n, 10) logits.
+
+    Raises:
+        ValueError: ``name`` is not a known architecture.
+
+    Examples:
+        >>> import paddle
+        >>> net = build_model("tutorial", seed=0)
+        >>> net(paddle.zeros([2, 1, 28, 28])).shape
+        [2, 10]
+    """
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; available: {', '.join(available_models())}.")
+    if seed is not None:
+        paddle.seed(seed)
+    model = _REGISTRY[name]()
+    setattr(model, _ARCHITECTURE_ATTR, name)
+    return model
+
+
+def architecture_of(model: nn.Layer) -> str | None:
+    """The registry name ``model`` was built from, if it came from :func:`build_model`."""
+    name = getattr(model, _ARCHITECTURE_ATTR, None)
+    return name if isinstance(name, str) else None
+
+
+def ends_with_softmax(model: nn.Layer) -> bool:
+    """Whether ``model`` is a ``Sequential`` whose last layer is ``Softmax`` (the tutorial's)."""
+    return isinstance(model, nn.Sequential) and len(model) > 0 and isinstance(model[-1], nn.Softmax)
