@@ -1,0 +1,8 @@
+"""``python -m mnistcnn``: the same as the ``mnistcnn`` command."""
+
+import sys
+
+from ._cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

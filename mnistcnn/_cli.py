@@ -1,0 +1,263 @@
+"""The ``mnistcnn`` command line: a thin layer over the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from ._version import __version__
+
+_USER_ERRORS = (OSError, ValueError, TypeError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mnistcnn",
+        description="Recognise handwritten digits with a convolutional network on PaddlePaddle.",
+        epilog="MNIST is read from --data-dir, $MNISTCNN_DATA, or the user cache (downloaded "
+        "there if missing). Run 'mnistcnn COMMAND --help' for each command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"mnistcnn {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def data_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--data-dir", metavar="DIR", help="directory holding the MNIST files")
+        sub.add_argument(
+            "--no-download", action="store_true", help="fail instead of downloading MNIST"
+        )
+
+    def model_options(sub: argparse.ArgumentParser, *, required: bool) -> None:
+        sub.add_argument(
+            *(["model"] if required else ["--model"]),
+            metavar="MODEL",
+            help="saved model: path prefix or any of its files (.pdparams, .json, .pdmodel)",
+        )
+        sub.add_argument(
+            "--backend",
+            choices=("dynamic", "static"),
+            help="force a loader (default: static if present, else dynamic)",
+        )
+
+    train = commands.add_parser(
+        "train",
+        help="train a network, evaluate it on the test set and save it",
+        description="Train on the MNIST training set, report test accuracy, save the model.",
+    )
+    train.add_argument("--model", default="tutorial", help="architecture (default: tutorial)")
+    train.add_argument("--epochs", type=int, default=5, help="default: 5")
+    train.add_argument("--batch-size", type=int, default=64, help="default: 64")
+    train.add_argument("--learning-rate", type=float, default=1e-3, help="default: 0.001")
+    train.add_argument("--seed", type=int, default=None, help="make the run reproducible")
+    train.add_argument(
+        "--output", "-o", default="mnist_cnn_model", help="path prefix (default: mnist_cnn_model)"
+    )
+    train.add_argument(
+        "--format", choices=("dynamic", "static", "both"), default="both", help="default: both"
+    )
+    train.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    data_options(train)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="measure a saved model on MNIST", description="Evaluate a saved model."
+    )
+    model_options(evaluate, required=True)
+    evaluate.add_argument("--split", choices=("test", "train"), default="test")
+    evaluate.add_argument("--json", action="store_true", help="machine-readable output")
+    data_options(evaluate)
+
+    predict = commands.add_parser(
+        "predict",
+        help="recognise the digit in image files",
+        description="Print the recognised digit and its probability for each image file.",
+    )
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    model_options(predict, required=False)
+    predict.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    export = commands.add_parser(
+        "export",
+        help="convert a dynamic model (.pdparams) to a static inference model",
+        description="Write PREFIX.json + PREFIX.pdiparams (and metadata) from a .pdparams model.",
+    )
+    export.add_argument("model", metavar="MODEL", help="the .pdparams file or its prefix")
+    export.add_argument("--output", "-o", required=True, help="path prefix of the static model")
+    export.add_argument(
+        "--architecture", help="architecture of a .pdparams saved without metadata"
+    )
+
+    show = commands.add_parser(
+        "show",
+        help="write a PNG grid of MNIST digits with their labels",
+        description="Draw sample digits with labels (and a model's predictions) to a PNG.",
+    )
+    show.add_argument("--split", choices=("train", "test"), default="train")
+    show.add_argument("--count", type=int, default=32, help="digits to draw (default: 32)")
+    show.add_argument("--start", type=int, default=0, help="index of the first digit")
+    show.add_argument("--output", "-o", default="digits.png", help="default: digits.png")
+    model_options(show, required=False)
+    data_options(show)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # Paddle warns about a C++ compiler cache at import; irrelevant to anyone running this tool.
+    warnings.filterwarnings("ignore", message="No ccache found")
+    from ._errors import MnistCnnError
+
+    try:
+        handler = {
+            "train": _train,
+            "evaluate": _evaluate,
+            "predict": _predict,
+            "export": _export,
+            "show": _show,
+        }[args.command]
+        return handler(args)
+    except (MnistCnnError, *_USER_ERRORS) as exc:
+        message = str(exc).replace("\n", "\n  ")
+        print(f"mnistcnn {args.command}: error: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("mnistcnn: interrupted", file=sys.stderr)
+        return 130
+
+
+def _load_split(args: argparse.Namespace, split: str):  # type: ignore[no-untyped-def]
+    from ._data import load_data
+
+    return load_data(
+        split,  # type: ignore[arg-type]
+        root=args.data_dir,
+        download=not args.no_download,
+        progress=sys.stderr.isatty(),
+    )
+
+
+def _load_model(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from ._classifier import DigitClassifier
+
+    if args.model is None:
+        raise ValueError("no model given; pass --model PATH (a saved model's prefix or file).")
+    return DigitClassifier.load(args.model, backend=args.backend)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from ._evaluation import evaluate
+    from ._models import build_model
+    from ._saving import save
+    from ._training import train
+
+    train_set = _load_split(args, "train")
+    test_set = _load_split(args, "test")
+    network = build_model(args.model, seed=args.seed)
+    start = time.perf_counter()
+    history = train(
+        network,
+        train_set,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        progress=not args.quiet,
+    )
+    report = evaluate(network, test_set)
+    paths = save(network, args.output, format=args.format, accuracy=report.accuracy)
+    print(
+        f"test accuracy {report.accuracy:.4f} ({report.accuracy:.2%}), loss {report.loss:.4f}; "
+        f"trained {args.epochs} epoch(s) in {history.seconds:.1f} s "
+        f"({time.perf_counter() - start:.1f} s with evaluation)"
+    )
+    print("saved " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from ._evaluation import evaluate
+
+    classifier = _load_model(args)
+    report = evaluate(classifier, _load_split(args, args.split))
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "accuracy": report.accuracy,
+                    "loss": report.loss,
+                    "n_samples": report.n_samples,
+                    "confusion_matrix": report.confusion_matrix.tolist(),
+                }
+            )
+        )
+    else:
+        print(report)
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from ._errors import MnistCnnError
+
+    classifier = _load_model(args)
+    failures = 0
+    for name in args.images:
+        try:
+            probabilities = classifier.predict_proba([name])[0]
+        except (MnistCnnError, *_USER_ERRORS) as exc:
+            failures += 1
+            if args.json:
+                print(json.dumps({"file": name, "error": str(exc)}))
+            print(f"mnistcnn predict: error: {exc}", file=sys.stderr)
+            continue
+        label = int(probabilities.argmax())
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "file": name,
+                        "label": label,
+                        "probability": round(float(probabilities[label]), 6),
+                        "probabilities": [round(float(p), 6) for p in probabilities],
+                    }
+                )
+            )
+        else:
+            print(f"{name}: {label} (p={probabilities[label]:.3f})")
+    return 1 if failures else 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from ._classifier import DigitClassifier
+    from ._saving import save
+
+    classifier = DigitClassifier.load(
+        args.model, backend="dynamic", architecture=args.architecture
+    )
+    paths = save(classifier, args.output, format="static")
+    print("saved " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from ._plotting import digit_grid
+
+    if args.count < 1:
+        raise ValueError(f"--count must be at least 1; got {args.count}.")
+    data = _load_split(args, args.split)
+    images = data.images[args.start : args.start + args.count]
+    labels = data.labels[args.start : args.start + args.count]
+    if len(images) == 0:
+        raise ValueError(f"--start {args.start} is past the end of the {args.split} split.")
+    predictions = _load_model(args).predict(images) if args.model else None
+    output = Path(args.output)
+    tmp = output.with_name(f".{output.name}.tmp")
+    digit_grid(images, labels, predictions=predictions).save(tmp, format="PNG")
+    os.replace(tmp, output)
+    print(f"wrote {output} ({len(images)} digits from the {args.split} split)")
+    return 0
