@@ -58,10 +58,12 @@ def to_model_input(
         unit = array.astype(np.float32) * np.float32(1 / 255)
     elif np.issubdtype(array.dtype, np.floating) or array.dtype == np.bool_:
         unit = array.astype(np.float32, copy=False)
-        if unit.size and (not np.isfinite(unit).all() or unit.min() < 0.0 or unit.max() > 1.0):
+        if not np.isfinite(unit).all():
+            raise ImageError("float images must hold values in [0, 1]; got NaN or infinity.")
+        if unit.size and (unit.min() < 0.0 or unit.max() > 1.0):
             raise ImageError(
                 f"float images must hold values in [0, 1]; got values in "
-                f"[{np.nanmin(unit):g}, {np.nanmax(unit):g}]. Divide 0-255 pixels by 255, or "
+                f"[{unit.min():g}, {unit.max():g}]. Divide 0-255 pixels by 255, or "
                 "pass them as uint8."
             )
     else:

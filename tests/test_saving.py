@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import paddle
+import pytest
+
+import mnistcnn
+from mnistcnn import DigitClassifier, History, MnistDataset, ModelFormatError, build_model, save
+
+from .conftest import TESTS, run_python
+
+
+def test_both_formats_write_paddle_names_and_metadata(saved_model: Path) -> None:
+    names = sorted(p.name for p in saved_model.parent.iterdir())
+    assert names == ["model.json", "model.pdiparams", "model.pdparams", "model_meta.json"]
+    meta = json.loads((saved_model.parent / "model_meta.json").read_text())
+    assert meta["architecture"] == "tutorial"
+    assert meta["input"]["shape"] == [None, 1, 28, 28]
+    assert meta["input"]["value_range"] == [0.0, 1.0]
+    assert meta["output"] == {"kind": "logits", "classes": list(range(10))}
+    assert meta["versions"]["paddle"] == paddle.__version__
+    assert meta["versions"]["mnistcnn"] == mnistcnn.__version__
+    assert set(meta["files"]) == {".json", ".pdiparams", ".pdparams"}
+
+
+def test_single_formats(trained: tuple[paddle.nn.Layer, History], tmp_path: Path) -> None:
+    save(trained[0], tmp_path / "d" / "m.pdparams", format="dynamic", accuracy=0.5)
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["m.pdparams", "m_meta.json"]
+    assert DigitClassifier.load(tmp_path / "d" / "m").metadata.accuracy == 0.5
+    save(trained[0], tmp_path / "s" / "m", format="static")
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["m.json", "m.pdiparams", "m_meta.json"]
+    with pytest.raises(ValueError, match=r"format must be one of \['dynamic', 'static', 'both'\]; got 'onnx'"):
+        save(trained[0], tmp_path / "x", format="onnx")  # type: ignore[arg-type]
+
+
+def test_failed_save_leaves_the_previous_files_intact(trained: tuple[paddle.nn.Layer, History], tmp_path: Path) -> None:
+    prefix = tmp_path / "model"
+    save(trained[0], prefix, format="both")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    class Broken(paddle.nn.Layer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = paddle.nn.Linear(784, 10)
+
+        def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+            raise RuntimeError("export fails half-way")
+
+    with pytest.raises(RuntimeError, match="export fails half-way"):
+        save(Broken(), prefix, format="both")  # .pdparams is written before the export fails
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert after == before  # same files, same bytes, no staging directory left
+    assert DigitClassifier.load(prefix).predict(np.zeros((1, 28, 28), np.uint8)).shape == (1,)
+
+
+def test_training_continues_after_a_static_export(trained: tuple[paddle.nn.Layer, History], tmp_path: Path) -> None:
+    network = build_model(seed=0)
+    save(network, tmp_path / "m", format="static")
+    assert network.training  # export switched to eval and back
+    mnistcnn.train(network, (np.zeros((8, 28, 28), np.uint8), np.zeros(8, np.int64)), epochs=1, progress=False)
+
+
+def test_both_backends_agree_on_the_whole_test_set(saved_model: Path, test_set: MnistDataset, trained: tuple[paddle.nn.Layer, History]) -> None:
+    dynamic = DigitClassifier.load(saved_model, backend="dynamic")
+    static = DigitClassifier.load(saved_model, backend="static")
+    p_dynamic = dynamic.predict_proba(test_set.images)
+    p_static = static.predict_proba(test_set.images)
+    np.testing.assert_allclose(p_static, p_dynamic, atol=1e-5)
+    assert np.array_equal(static.predict(test_set.images), dynamic.predict(test_set.images))
+    in_memory = DigitClassifier(trained[0]).predict_proba(test_set.images)
+    np.testing.assert_allclose(p_dynamic, in_memory, atol=1e-6)
+
+
+def test_paddle_own_loaders_open_our_exports(saved_model: Path, test_set: MnistDataset, tmp_path: Path) -> None:
+    x = mnistcnn.to_model_input(test_set.images[:500])
+    ours = DigitClassifier.load(saved_model, backend="dynamic").predict_proba(test_set.images[:500])
+    np.save(tmp_path / "x.npy", x)
+    # The tutorial's static inference code, unchanged, in its own process (it enables static mode).
+    run_python(TESTS / "tutorial_reference.py", "static-predict", saved_model, tmp_path / "x.npy", tmp_path / "static.npy")
+    logits = np.load(tmp_path / "static.npy")
+    np.testing.assert_allclose(paddle.nn.functional.softmax(paddle.to_tensor(logits)).numpy(), ours, atol=1e-5)
+    # The tutorial's dynamic loading: paddle.Model(net).load(prefix), then predict.
+    run_python(TESTS / "tutorial_reference.py", "hapi-predict", saved_model, tmp_path / "x.npy", tmp_path / "hapi.npy")
+    np.testing.assert_allclose(np.load(tmp_path / "hapi.npy"), ours, atol=1e-5)
+    # paddle.jit.load, in this process (our metadata name must not confuse it).
+    loaded = paddle.jit.load(str(saved_model))
+    loaded.eval()
+    np.testing.assert_allclose(loaded(paddle.to_tensor(x[:50])).numpy(), logits[:50], atol=1e-4)
+
+
+def test_paddle_inference_predictor_opens_our_export(saved_model: Path) -> None:
+    from paddle import inference
+
+    config = inference.Config(f"{saved_model}.json", f"{saved_model}.pdiparams")
+    config.disable_glog_info()
+    predictor = inference.create_predictor(config)
+    assert predictor.get_input_names() == ["x"]
+
+
+def test_metadata_is_written_last_and_checked(saved_model: Path, tmp_path: Path) -> None:
+    for path in saved_model.parent.iterdir():
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    weights = tmp_path / "model.pdparams"
+    state = paddle.load(str(weights))
+    state["7.bias"] = state["7.bias"] + 1
+    paddle.save(state, str(weights))
+    with pytest.raises(ModelFormatError, match="does not match its metadata"):
+        DigitClassifier.load(tmp_path / "model", backend="dynamic")
+    assert DigitClassifier.load(tmp_path / "model", backend="static").backend == "static"
+
+
+def test_saving_a_static_classifier_is_explained(saved_model: Path, tmp_path: Path) -> None:
+    static = DigitClassifier.load(saved_model, backend="static")
+    with pytest.raises(ValueError, match="holds no network to save"):
+        save(static, tmp_path / "again")
+
+
+def test_writes_are_not_visible_half_done(trained: tuple[paddle.nn.Layer, History], tmp_path: Path) -> None:
+    save(trained[0], tmp_path / "m", format="both")
+    leftovers = [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert leftovers == []
+    assert all(os.stat(p).st_size > 0 for p in tmp_path.iterdir())
