@@ -39,6 +39,7 @@ class DigitClassifier:
             probabilities, if its last layer is ``Softmax``).
 
     Examples:
+        >>> import numpy as np
         >>> from mnistcnn import DigitClassifier, build_model
         >>> classifier = DigitClassifier(build_model("tutorial", seed=0))
         >>> classifier.predict_proba(np.zeros((3, 28, 28), np.uint8)).shape

@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--format", choices=("dynamic", "static", "both"), default="both", help="default: both"
     )
+    train.add_argument(
+        "--limit", type=int, default=None, metavar="N", help="train on the first N images only"
+    )
     train.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     data_options(train)
 
@@ -158,11 +161,16 @@ def _train(args: argparse.Namespace) -> int:
 
     train_set = _load_split(args, "train")
     test_set = _load_split(args, "test")
+    data = train_set
+    if args.limit is not None:
+        if args.limit < 1:
+            raise ValueError(f"--limit must be at least 1; got {args.limit}.")
+        data = (train_set.images[: args.limit], train_set.labels[: args.limit])
     network = build_model(args.model, seed=args.seed)
     start = time.perf_counter()
     history = train(
         network,
-        train_set,
+        data,
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,

@@ -64,8 +64,8 @@ def evaluate(
     Examples:
         >>> from mnistcnn import build_model, evaluate, load_data
         >>> report = evaluate(build_model(seed=0), load_data("test"))
-        >>> report.confusion_matrix.sum()
-        np.int64(10000)
+        >>> int(report.confusion_matrix.sum()), report.confusion_matrix.shape
+        (10000, (10, 10))
     """
     classifier = model if isinstance(model, DigitClassifier) else DigitClassifier(model)
     images, labels = as_arrays(data)

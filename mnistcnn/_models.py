@@ -73,7 +73,7 @@ def build_model(name: str = "tutorial", *, seed: int | None = None) -> nn.Layer:
     Examples:
         >>> import paddle
         >>> net = build_model("tutorial", seed=0)
-        >>> net(paddle.zeros([2, 1, 28, 28])).shape
+        >>> list(net(paddle.zeros([2, 1, 28, 28])).shape)
         [2, 10]
     """
     if name not in _REGISTRY:
