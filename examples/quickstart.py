@@ -24,12 +24,17 @@ def main() -> None:
 
     train_set = load_data("train")
     test_set = load_data("test")
-    data = train_set if args.limit is None else (train_set.images[: args.limit], train_set.labels[: args.limit])
+    data = (
+        train_set
+        if args.limit is None
+        else (train_set.images[: args.limit], train_set.labels[: args.limit])
+    )
 
     network = build_model("tutorial", seed=0)
     history = train(network, data, epochs=args.epochs, seed=0)
     report = evaluate(network, test_set)
-    print(f"trained {args.epochs} epoch(s) in {history.seconds:.0f} s; test accuracy {report.accuracy:.2%}")
+    print(f"trained {args.epochs} epoch(s) in {history.seconds:.0f} s;", end=" ")
+    print(f"test accuracy {report.accuracy:.2%}")
 
     prefix = Path(args.output or Path(tempfile.mkdtemp()) / "mnist_cnn_model")
     for path in save(network, prefix, format="both", accuracy=report.accuracy):

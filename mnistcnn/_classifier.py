@@ -102,13 +102,13 @@ class DigitClassifier:
         metadata = ModelMetadata.read(files.meta) if files.meta is not None else None
         program = _static_program(files, metadata)
         has_static = program is not None and files.params is not None
-        has_dynamic = files.dynamic is not None and (
-            metadata is None or DYNAMIC in metadata.files
-        )
+        has_dynamic = files.dynamic is not None and (metadata is None or DYNAMIC in metadata.files)
         if backend is None:
             backend = "static" if has_static else "dynamic" if has_dynamic else None
-        if backend is None or (backend == "static" and not has_static) or (
-            backend == "dynamic" and not has_dynamic
+        if (
+            backend is None
+            or (backend == "static" and not has_static)
+            or (backend == "dynamic" and not has_dynamic)
         ):
             raise ModelNotFoundError(_not_found_message(files, backend))
         if backend == "static":
@@ -122,7 +122,11 @@ class DigitClassifier:
         if metadata is not None:
             _check_digests(metadata, files.prefix, (files.dynamic,))
         name = architecture or (metadata.architecture if metadata else None) or "tutorial"
-        if metadata is not None and architecture and metadata.architecture not in (None, architecture):
+        if (
+            metadata is not None
+            and architecture
+            and metadata.architecture not in (None, architecture)
+        ):
             raise ModelFormatError(
                 f"{files.dynamic}: saved as architecture {metadata.architecture!r}, but "
                 f"architecture={architecture!r} was asked for. Leave architecture unset."
@@ -278,5 +282,7 @@ def _not_found_message(files: ModelFiles, backend: BackendName | None) -> str:
     }[backend]
     message = f"no {backend + ' ' if backend else ''}model found: expected {wanted}."
     if files.meta is not None:
-        message += f" {files.meta} lists only: {', '.join(sorted(ModelMetadata.read(files.meta).files))}."
+        message += (
+            f" {files.meta} lists only: {', '.join(sorted(ModelMetadata.read(files.meta).files))}."
+        )
     return message

@@ -90,9 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("model", metavar="MODEL", help="the .pdparams file or its prefix")
     export.add_argument("--output", "-o", required=True, help="path prefix of the static model")
-    export.add_argument(
-        "--architecture", help="architecture of a .pdparams saved without metadata"
-    )
+    export.add_argument("--architecture", help="architecture of a .pdparams saved without metadata")
 
     show = commands.add_parser(
         "show",
@@ -244,9 +242,7 @@ def _export(args: argparse.Namespace) -> int:
     from ._classifier import DigitClassifier
     from ._saving import save
 
-    classifier = DigitClassifier.load(
-        args.model, backend="dynamic", architecture=args.architecture
-    )
+    classifier = DigitClassifier.load(args.model, backend="dynamic", architecture=args.architecture)
     paths = save(classifier, args.output, format="static")
     print("saved " + ", ".join(str(p) for p in paths))
     return 0

@@ -14,7 +14,7 @@ import numpy as np
 import paddle
 
 from . import _idx
-from ._download import DownloadFailed, download_verified
+from ._download import DownloadError, download_verified
 from ._errors import DatasetCorruptError, DatasetNotFoundError
 from ._preprocess import IMAGE_SIZE, to_model_input
 
@@ -74,7 +74,7 @@ _FILES: dict[Split, tuple[_IdxFile, _IdxFile]] = {
 }
 
 
-class MnistDataset(paddle.io.Dataset):  # type: ignore[misc]
+class MnistDataset(paddle.io.Dataset):  # type: ignore[type-arg]
     """Digit images and their labels, held in memory as two arrays.
 
     Works with :class:`paddle.io.DataLoader` and :meth:`paddle.Model.fit`: item ``i`` is the
@@ -186,7 +186,7 @@ def load_data(
         failures: list[str] = []
         found = _find_files([target], (image_file,)), _find_files([target], (label_file,))
         paths_list: list[Path] = []
-        for idx_file, present in zip((image_file, label_file), found):
+        for idx_file, present in zip((image_file, label_file), found, strict=True):
             if present is not None:
                 paths_list.append(present[0])
                 continue
@@ -200,7 +200,7 @@ def load_data(
                         progress=progress,
                     )
                 )
-            except DownloadFailed as exc:
+            except DownloadError as exc:
                 failures.extend(exc.attempts)
             except OSError as exc:
                 failures.append(f"cannot write to {target}: {exc}")

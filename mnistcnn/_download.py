@@ -23,7 +23,7 @@ _CHUNK = 1 << 16
 _USER_AGENT = "mnistcnn (+https://github.com/mnistcnn/mnistcnn)"
 
 
-class DownloadFailed(Exception):
+class DownloadError(Exception):
     """Every mirror failed; ``attempts`` holds one ``"url: reason"`` line per try."""
 
     def __init__(self, name: str, attempts: list[str]) -> None:
@@ -32,11 +32,11 @@ class DownloadFailed(Exception):
         self.attempts = attempts
 
 
-class _Transient(Exception):
+class _TransientError(Exception):
     """A failure worth retrying on the same mirror (timeout, reset, HTTP 5xx)."""
 
 
-class _Permanent(Exception):
+class _PermanentError(Exception):
     """A failure that retrying the same mirror will not fix (HTTP 404, wrong checksum)."""
 
 
@@ -61,7 +61,7 @@ def download_verified(
         The path of the verified file in ``target_dir``.
 
     Raises:
-        DownloadFailed: with every attempt's reason, when no mirror gave a valid file.
+        DownloadError: with every attempt's reason, when no mirror gave a valid file.
     """
     target_dir.mkdir(parents=True, exist_ok=True)
     attempts: list[str] = []
@@ -70,15 +70,15 @@ def download_verified(
         for attempt in range(1, retries + 1):
             try:
                 return _fetch(url, filename, raw_sha256, target_dir, timeout, progress)
-            except _Permanent as exc:
+            except _PermanentError as exc:
                 attempts.append(f"{url}: {exc}")
                 break
-            except _Transient as exc:
+            except _TransientError as exc:
                 attempts.append(f"{url}: {exc} (try {attempt} of {retries})")
                 logger.warning("download of %s failed: %s", url, exc)
                 if attempt < retries:
                     time.sleep(backoff * 2 ** (attempt - 1))
-    raise DownloadFailed(filename, attempts)
+    raise DownloadError(filename, attempts)
 
 
 def _fetch(
@@ -95,10 +95,10 @@ def _fetch(
         try:
             content = _idx.read_bytes(tmp)
         except ValueError as exc:
-            raise _Permanent(f"not a valid file ({exc})") from exc
+            raise _PermanentError(f"not a valid file ({exc})") from exc
         digest = _idx.sha256(content)
         if digest != raw_sha256:
-            raise _Permanent(f"checksum mismatch: SHA-256 {digest}, expected {raw_sha256}")
+            raise _PermanentError(f"checksum mismatch: SHA-256 {digest}, expected {raw_sha256}")
         final = target_dir / filename
         os.replace(tmp, final)
         logger.debug("downloaded %s to %s", url, final)
@@ -121,12 +121,12 @@ def _stream(
                     received += len(chunk)
                     bar.update(len(chunk))
             if length and received != length:
-                raise _Transient(f"connection closed after {received:,} of {length:,} bytes")
+                raise _TransientError(f"connection closed after {received:,} of {length:,} bytes")
     except urllib.error.HTTPError as exc:
         if exc.code >= 500 or exc.code in (408, 429):
-            raise _Transient(f"HTTP {exc.code} {exc.reason}") from exc
-        raise _Permanent(f"HTTP {exc.code} {exc.reason}") from exc
+            raise _TransientError(f"HTTP {exc.code} {exc.reason}") from exc
+        raise _PermanentError(f"HTTP {exc.code} {exc.reason}") from exc
     except urllib.error.URLError as exc:
-        raise _Transient(f"cannot connect ({exc.reason})") from exc
+        raise _TransientError(f"cannot connect ({exc.reason})") from exc
     except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
-        raise _Transient(f"{type(exc).__name__}: {exc}") from exc
+        raise _TransientError(f"{type(exc).__name__}: {exc}") from exc

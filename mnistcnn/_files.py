@@ -19,7 +19,15 @@ STATIC_PROGRAMS = (".json", ".pdmodel")
 STATIC_PARAMS = ".pdiparams"
 
 # Longest first, so that "m.pdiparams.info" is not read as prefix "m.pdiparams".
-_SUFFIXES = (META_SUFFIX, ".pdiparams.info", ".pdiparams", ".pdparams", ".pdopt", ".pdmodel", ".json")
+_SUFFIXES = (
+    META_SUFFIX,
+    ".pdiparams.info",
+    ".pdiparams",
+    ".pdparams",
+    ".pdopt",
+    ".pdmodel",
+    ".json",
+)
 
 
 def prefix_of(path: str | os.PathLike[str]) -> Path:

@@ -71,4 +71,3 @@ def parse_idx(data: bytes, *, source: str, ndim: int) -> np.ndarray:
             f"({expected:,} bytes) but the content is {len(data):,} bytes."
         )
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
-

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from typing import Union
+from typing import TypeAlias
 
 import numpy as np
 from PIL import Image
@@ -13,8 +13,8 @@ from ._errors import ImageError
 from ._pictures import picture_to_array
 from ._preprocess import IMAGE_SIZE, to_model_input
 
-Picture = Union[str, "os.PathLike[str]", Image.Image, np.ndarray]
-Images = Union[Picture, Sequence[Picture]]
+Picture: TypeAlias = "str | os.PathLike[str] | Image.Image | np.ndarray"
+Images: TypeAlias = "Picture | Sequence[Picture]"
 """One image or many: arrays shaped (28, 28), (n, 28, 28) or (n, 1, 28, 28) (uint8 in
 [0, 255] or floats in [0, 1], light ink on black, as in MNIST), PIL images, or file paths."""
 
@@ -70,14 +70,16 @@ def count_and_batches(
 def _one(item: Picture) -> np.ndarray:
     """One image as (28, 28) floats in [0, 1]."""
     if isinstance(item, np.ndarray) and item.shape in ((IMAGE_SIZE, IMAGE_SIZE), (1, 28, 28)):
-        return to_model_input(item)[0, 0]
+        image: np.ndarray = to_model_input(item)[0, 0]
+        return image
     if isinstance(item, np.ndarray):
         if item.ndim not in (2, 3):
             raise ImageError(f"an image array must be 2-D (or 3-D colour); got {item.shape}.")
         item = Image.fromarray(item if item.dtype == np.uint8 else _to_uint8(item))
     if not _is_single(item):
         raise ImageError(f"cannot read an image from {type(item).__name__}.")
-    return to_model_input(picture_to_array(item))[0, 0]
+    normalised: np.ndarray = to_model_input(picture_to_array(item))[0, 0]
+    return normalised
 
 
 def _to_uint8(array: np.ndarray) -> np.ndarray:

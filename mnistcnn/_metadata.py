@@ -124,7 +124,8 @@ def current_versions() -> dict[str, str]:
 
     from ._version import __version__
 
-    return {"mnistcnn": __version__, "paddle": str(paddle.__version__)}
+    # paddle.__version__ rather than the distribution's: it is the same for paddlepaddle-gpu.
+    return {"mnistcnn": __version__, "paddle": str(getattr(paddle, "__version__", "unknown"))}
 
 
 def as_dict(metadata: ModelMetadata) -> dict[str, Any]:

@@ -66,7 +66,8 @@ def picture_to_array(source: str | os.PathLike[str] | Image.Image) -> np.ndarray
         peak = float(ink.max())
         if peak <= 0:
             raise ImageError("the image holds no ink: it is blank.")
-        return np.round(np.clip(gray, 0, 1) * 255).astype(np.uint8)
+        pixels: np.ndarray = np.round(np.clip(gray, 0, 1) * 255).astype(np.uint8)
+        return pixels
     return _normalise(ink)
 
 
@@ -127,10 +128,12 @@ def _normalise(ink: np.ndarray) -> np.ndarray:
         raise ImageError("the image holds no ink after scaling.")
     ys, xs = np.indices(small.shape)
     cy, cx = (ys * small).sum() / total, (xs * small).sum() / total
-    top_left_y = int(round(IMAGE_SIZE / 2 - cy - 0.5))
-    top_left_x = int(round(IMAGE_SIZE / 2 - cx - 0.5))
+    top_left_y = round(IMAGE_SIZE / 2 - cy - 0.5)
+    top_left_x = round(IMAGE_SIZE / 2 - cx - 0.5)
     top_left_y = min(max(top_left_y, 0), IMAGE_SIZE - small.shape[0])
     top_left_x = min(max(top_left_x, 0), IMAGE_SIZE - small.shape[1])
     canvas = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float64)
-    canvas[top_left_y : top_left_y + small.shape[0], top_left_x : top_left_x + small.shape[1]] = small
+    canvas[top_left_y : top_left_y + small.shape[0], top_left_x : top_left_x + small.shape[1]] = (
+        small
+    )
     return np.clip(np.round(canvas), 0, 255).astype(np.uint8)

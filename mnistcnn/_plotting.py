@@ -41,7 +41,8 @@ def digit_grid(
     for i, image in enumerate(images):
         x = 4 + (i % columns) * (cell + 4)
         y = 4 + (i // columns) * (cell + caption + 6)
-        digit = Image.fromarray(255 - image.astype(np.uint8)).resize((cell, cell), Image.NEAREST)
+        inverted = Image.fromarray(255 - image.astype(np.uint8))
+        digit = inverted.resize((cell, cell), Image.Resampling.NEAREST)
         sheet.paste(digit.convert("RGB"), (x, y))
         text = f"{int(labels[i])}"
         colour = "black"

@@ -42,8 +42,10 @@ def to_model_input(
     from ._errors import ImageError
 
     array = np.asarray(images)
-    if array.shape[-2:] != (IMAGE_SIZE, IMAGE_SIZE) or array.ndim not in (2, 3, 4) or (
-        array.ndim == 4 and array.shape[1] != 1
+    if (
+        array.shape[-2:] != (IMAGE_SIZE, IMAGE_SIZE)
+        or array.ndim not in (2, 3, 4)
+        or (array.ndim == 4 and array.shape[1] != 1)
     ):
         raise ImageError(
             f"expected images shaped (28, 28), (n, 28, 28) or (n, 1, 28, 28); got {array.shape}. "

@@ -151,7 +151,9 @@ def train(
         if val is not None:
             report = evaluate(DigitClassifier(model), val)
             val_accuracy, val_loss = report.accuracy, report.loss
-        result = EpochResult(epoch, loss_sum / seen, correct / seen, val_accuracy, val_loss, seconds)
+        result = EpochResult(
+            epoch, loss_sum / seen, correct / seen, val_accuracy, val_loss, seconds
+        )
         logger.debug("%s", result)
         if progress and val_accuracy is not None:
             print(f"  val_accuracy {val_accuracy:.4f}  val_loss {val_loss:.4f}", file=sys.stderr)

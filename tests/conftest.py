@@ -26,7 +26,9 @@ def write_idx(path: Path, array: np.ndarray, *, compress: bool = False) -> Path:
     return path
 
 
-def run_python(*args: str | os.PathLike[str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run_python(
+    *args: str | os.PathLike[str], timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     """Run a Python process with this interpreter; fail the test with its output if it fails."""
     result = subprocess.run(
         [sys.executable, *map(str, args)], capture_output=True, text=True, timeout=timeout
@@ -62,14 +64,19 @@ def trained(train_set: MnistDataset) -> tuple[object, mnistcnn.History]:
     """The tutorial network trained for one epoch on the first 12,000 training images."""
     network = mnistcnn.build_model("tutorial", seed=0)
     history = mnistcnn.train(
-        network, (train_set.images[:12_000], train_set.labels[:12_000]), epochs=1, seed=0,
+        network,
+        (train_set.images[:12_000], train_set.labels[:12_000]),
+        epochs=1,
+        seed=0,
         progress=False,
     )
     return network, history
 
 
 @pytest.fixture(scope="session")
-def saved_model(trained: tuple[object, mnistcnn.History], tmp_path_factory: pytest.TempPathFactory) -> Path:
+def saved_model(
+    trained: tuple[object, mnistcnn.History], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     """The trained network saved in both formats; returns the path prefix."""
     prefix = tmp_path_factory.mktemp("saved") / "model"
     mnistcnn.save(trained[0], prefix, format="both")  # type: ignore[arg-type]

@@ -31,7 +31,9 @@ def test_contract_shapes_and_types(classifier: DigitClassifier, test_set: MnistD
     assert (labels == test_set.labels[:100]).mean() >= 0.9
 
 
-def test_every_array_form_gives_the_same_answer(classifier: DigitClassifier, test_set: MnistDataset) -> None:
+def test_every_array_form_gives_the_same_answer(
+    classifier: DigitClassifier, test_set: MnistDataset
+) -> None:
     images = test_set.images[:5]
     expected = classifier.predict_proba(images)
     for form in (images[:, None], images / 255.0, images.astype(np.float32) / 255, list(images)):
@@ -40,7 +42,9 @@ def test_every_array_form_gives_the_same_answer(classifier: DigitClassifier, tes
     assert classifier.predict(np.empty((0, 28, 28), np.uint8)).shape == (0,)
 
 
-def test_pil_images_and_files_of_mnist_digits(classifier: DigitClassifier, test_set: MnistDataset, tmp_path: Path) -> None:
+def test_pil_images_and_files_of_mnist_digits(
+    classifier: DigitClassifier, test_set: MnistDataset, tmp_path: Path
+) -> None:
     images = test_set.images[:20]
     expected = classifier.predict(images)
     pil = [Image.fromarray(image) for image in images]
@@ -54,7 +58,9 @@ def test_pil_images_and_files_of_mnist_digits(classifier: DigitClassifier, test_
     assert classifier.predict(paths[0]).tolist() == expected[:1].tolist()
 
 
-def test_dark_ink_on_white_pictures_are_normalised(classifier: DigitClassifier, test_set: MnistDataset, tmp_path: Path) -> None:
+def test_dark_ink_on_white_pictures_are_normalised(
+    classifier: DigitClassifier, test_set: MnistDataset, tmp_path: Path
+) -> None:
     images = test_set.images[:50]
     pictures = []
     for image in images:
@@ -81,7 +87,7 @@ def test_streams_large_inputs_in_fixed_batches(test_set: MnistDataset) -> None:
 
 def test_bad_images_raise_typed_errors(classifier: DigitClassifier, tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("not an image")
-    with pytest.raises(ImageError, match="notes.txt: not a readable image"):
+    with pytest.raises(ImageError, match=r"notes\.txt: not a readable image"):
         classifier.predict(tmp_path / "notes.txt")
     with pytest.raises(ImageError, match="no such file"):
         classifier.predict(tmp_path / "missing.png")
@@ -106,7 +112,9 @@ def test_load_accepts_the_prefix_or_any_file(saved_model: Path) -> None:
 
 
 def test_missing_model_errors(tmp_path: Path, trained: tuple[paddle.nn.Layer, object]) -> None:
-    with pytest.raises(ModelNotFoundError, match="expected .*nothing.pdparams, or .*nothing.json"):
+    with pytest.raises(
+        ModelNotFoundError, match=r"expected .*nothing\.pdparams, or .*nothing\.json"
+    ):
         DigitClassifier.load(tmp_path / "nothing")
     save(trained[0], tmp_path / "dyn", format="dynamic")
     with pytest.raises(ModelNotFoundError, match="no static model found") as info:
@@ -116,12 +124,14 @@ def test_missing_model_errors(tmp_path: Path, trained: tuple[paddle.nn.Layer, ob
         DigitClassifier.load(tmp_path / "dyn", backend="onnx")  # type: ignore[arg-type]
 
 
-def test_stale_files_of_another_save_are_not_used(trained: tuple[paddle.nn.Layer, object], tmp_path: Path) -> None:
+def test_stale_files_of_another_save_are_not_used(
+    trained: tuple[paddle.nn.Layer, object], tmp_path: Path
+) -> None:
     save(build_model(seed=1), tmp_path / "m", format="both")
     save(trained[0], tmp_path / "m", format="dynamic")  # the old static files stay on disk
     loaded = DigitClassifier.load(tmp_path / "m")
     assert loaded.backend == "dynamic"  # the metadata says only .pdparams is current
-    with pytest.raises(ModelNotFoundError, match="lists only: .pdparams"):
+    with pytest.raises(ModelNotFoundError, match=r"lists only: \.pdparams"):
         DigitClassifier.load(tmp_path / "m", backend="static")
 
 
@@ -136,21 +146,29 @@ def test_wrong_architecture_and_damaged_weights(tmp_path: Path) -> None:
         DigitClassifier.load(tmp_path / "other", architecture="vgg")
     (tmp_path / "bad_meta.json").write_text("{not json")
     (tmp_path / "bad.pdparams").write_bytes(b"")
-    with pytest.raises(ModelFormatError, match="bad_meta.json: not valid JSON"):
+    with pytest.raises(ModelFormatError, match=r"bad_meta\.json: not valid JSON"):
         DigitClassifier.load(tmp_path / "bad")
 
 
 def test_in_memory_layer_and_type_error(trained: tuple[paddle.nn.Layer, object]) -> None:
     classifier = DigitClassifier(trained[0])
     assert classifier.backend == "dynamic" and classifier.network is trained[0]
-    with pytest.raises(TypeError, match="DigitClassifier.load"):
+    with pytest.raises(TypeError, match=r"DigitClassifier\.load"):
         DigitClassifier("model.pdparams")  # type: ignore[arg-type]
 
 
-def test_tutorial_files_load_and_keep_the_tutorial_output(tutorial_files: Path, test_set: MnistDataset, tmp_path: Path) -> None:
+def test_tutorial_files_load_and_keep_the_tutorial_output(
+    tutorial_files: Path, test_set: MnistDataset, tmp_path: Path
+) -> None:
     x_images = test_set.images[:300]
     np.save(tmp_path / "x.npy", (x_images[:, None] / 255.0).astype(np.float32))
-    run_python(TESTS / "tutorial_reference.py", "hapi-predict", tutorial_files / "mnist_cnn_model", tmp_path / "x.npy", tmp_path / "tutorial.npy")
+    run_python(
+        TESTS / "tutorial_reference.py",
+        "hapi-predict",
+        tutorial_files / "mnist_cnn_model",
+        tmp_path / "x.npy",
+        tmp_path / "tutorial.npy",
+    )
     tutorial_output = np.load(tmp_path / "tutorial.npy")  # softmax probabilities
     dynamic = DigitClassifier.load(tutorial_files / "mnist_cnn_model.pdparams")
     assert dynamic.backend == "dynamic" and dynamic.metadata.architecture == "tutorial"
@@ -160,7 +178,11 @@ def test_tutorial_files_load_and_keep_the_tutorial_output(tutorial_files: Path, 
     np.testing.assert_allclose(static.predict_proba(x_images), tutorial_output, atol=1e-5)
     # Re-saved by the library, the tutorial's weights carry metadata and give the same output.
     save(dynamic, tmp_path / "resaved")
-    np.testing.assert_allclose(DigitClassifier.load(tmp_path / "resaved").predict_proba(x_images), tutorial_output, atol=1e-5)
+    np.testing.assert_allclose(
+        DigitClassifier.load(tmp_path / "resaved").predict_proba(x_images),
+        tutorial_output,
+        atol=1e-5,
+    )
 
 
 def test_legacy_pdmodel_export_loads(tmp_path: Path, test_set: MnistDataset) -> None:
@@ -179,11 +201,15 @@ def test_legacy_pdmodel_export_loads(tmp_path: Path, test_set: MnistDataset) -> 
 
     subprocess.run(
         [sys.executable, str(script), str(tmp_path / "legacy")],
-        check=True, capture_output=True, env={**os.environ, "FLAGS_enable_pir_api": "0"},
+        check=True,
+        capture_output=True,
+        env={**os.environ, "FLAGS_enable_pir_api": "0"},
     )
     assert (tmp_path / "legacy.pdmodel").is_file() and not (tmp_path / "legacy.json").exists()
     static = DigitClassifier.load(tmp_path / "legacy.pdmodel")
     dynamic = DigitClassifier.load(tmp_path / "legacy_dyn.pdparams")
     np.testing.assert_allclose(
-        static.predict_proba(test_set.images[:100]), dynamic.predict_proba(test_set.images[:100]), atol=1e-5
+        static.predict_proba(test_set.images[:100]),
+        dynamic.predict_proba(test_set.images[:100]),
+        atol=1e-5,
     )

@@ -19,7 +19,10 @@ from mnistcnn._cli import build_parser, main
 def cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "mnistcnn", *map(str, args)],
-        capture_output=True, text=True, cwd=cwd, timeout=600,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
     )
 
 
@@ -33,9 +36,24 @@ def test_help_and_version() -> None:
     assert cli("--version").stdout.strip() == f"mnistcnn {__version__}"
 
 
-def test_train_evaluate_export_predict(tmp_path: Path, mnist_dir: Path, test_set: MnistDataset) -> None:
+def test_train_evaluate_export_predict(
+    tmp_path: Path, mnist_dir: Path, test_set: MnistDataset
+) -> None:
     prefix = tmp_path / "net"
-    trained = cli("train", "--epochs", "1", "--limit", "3000", "--seed", "0", "-q", "-o", prefix, "--format", "dynamic")
+    trained = cli(
+        "train",
+        "--epochs",
+        "1",
+        "--limit",
+        "3000",
+        "--seed",
+        "0",
+        "-q",
+        "-o",
+        prefix,
+        "--format",
+        "dynamic",
+    )
     assert trained.returncode == 0, trained.stderr
     accuracy = float(trained.stdout.split("test accuracy ")[1].split()[0])
     assert accuracy >= 0.85
@@ -65,7 +83,9 @@ def test_train_evaluate_export_predict(tmp_path: Path, mnist_dir: Path, test_set
     assert plain.stdout.startswith(f"{files[0]}: {rows[0]['label']} (p=")
 
 
-def test_predict_reports_a_bad_file_and_goes_on(tmp_path: Path, saved_model: Path, test_set: MnistDataset) -> None:
+def test_predict_reports_a_bad_file_and_goes_on(
+    tmp_path: Path, saved_model: Path, test_set: MnistDataset
+) -> None:
     Image.fromarray(test_set.images[0]).save(tmp_path / "good.png")
     (tmp_path / "bad.png").write_bytes(b"not a png")
     result = cli("predict", "--model", saved_model, tmp_path / "bad.png", tmp_path / "good.png")
@@ -76,7 +96,17 @@ def test_predict_reports_a_bad_file_and_goes_on(tmp_path: Path, saved_model: Pat
 
 
 def test_show_writes_a_png(tmp_path: Path, saved_model: Path) -> None:
-    result = cli("show", "--split", "test", "--count", "10", "-o", tmp_path / "grid.png", "--model", saved_model)
+    result = cli(
+        "show",
+        "--split",
+        "test",
+        "--count",
+        "10",
+        "-o",
+        tmp_path / "grid.png",
+        "--model",
+        saved_model,
+    )
     assert result.returncode == 0, result.stderr
     with Image.open(tmp_path / "grid.png") as grid:
         assert grid.format == "PNG" and grid.width > 200 and grid.height > 90
@@ -91,7 +121,9 @@ def test_show_writes_a_png(tmp_path: Path, saved_model: Path) -> None:
         (["train", "--model", "nope", "--limit", "10"], "unknown model 'nope'"),
     ],
 )
-def test_user_mistakes_give_one_line_and_exit_1(args: list[str], message: str, tmp_path: Path) -> None:
+def test_user_mistakes_give_one_line_and_exit_1(
+    args: list[str], message: str, tmp_path: Path
+) -> None:
     result = cli(*args, cwd=tmp_path)
     assert result.returncode == 1
     assert message in result.stderr
@@ -102,7 +134,11 @@ def test_missing_data_is_explained(tmp_path: Path) -> None:
     env = {**os.environ, "MNISTCNN_DATA": str(tmp_path / "empty"), "XDG_CACHE_HOME": str(tmp_path)}
     result = subprocess.run(
         [sys.executable, "-m", "mnistcnn", "show", "--no-download"],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
     )
     assert result.returncode == 1
     assert "MNIST train files not found" in result.stderr and "MNISTCNN_DATA" in result.stderr

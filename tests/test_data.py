@@ -30,16 +30,35 @@ def small_split(directory: Path, *, n: int = 12, compress: bool = True, seed: in
     rng = np.random.default_rng(seed)
     directory.mkdir(parents=True, exist_ok=True)
     suffix = ".gz" if compress else ""
-    write_idx(directory / f"t10k-images-idx3-ubyte{suffix}", rng.integers(0, 256, (n, 28, 28)), compress=compress)
-    write_idx(directory / f"t10k-labels-idx1-ubyte{suffix}", rng.integers(0, 10, n), compress=compress)
+    write_idx(
+        directory / f"t10k-images-idx3-ubyte{suffix}",
+        rng.integers(0, 256, (n, 28, 28)),
+        compress=compress,
+    )
+    write_idx(
+        directory / f"t10k-labels-idx1-ubyte{suffix}", rng.integers(0, 10, n), compress=compress
+    )
 
 
-def test_real_splits_have_the_published_shapes(train_set: MnistDataset, test_set: MnistDataset) -> None:
+def test_real_splits_have_the_published_shapes(
+    train_set: MnistDataset, test_set: MnistDataset
+) -> None:
     assert train_set.images.shape == (60_000, 28, 28) and train_set.images.dtype == np.uint8
     assert train_set.labels.shape == (60_000,) and train_set.labels.dtype == np.int64
     assert test_set.images.shape == (10_000, 28, 28)
     assert train_set.labels[:8].tolist() == [5, 0, 4, 1, 9, 2, 1, 3]
-    assert np.bincount(test_set.labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert np.bincount(test_set.labels).tolist() == [
+        980,
+        1135,
+        1032,
+        1010,
+        982,
+        892,
+        958,
+        1028,
+        974,
+        1009,
+    ]
 
 
 def test_items_match_paddle_vision_mnist(mnist_dir: Path, test_set: MnistDataset) -> None:
@@ -75,12 +94,16 @@ def test_reads_uncompressed_files_without_verification(isolated: Path) -> None:
 
 def test_unverified_files_are_refused_by_default(isolated: Path) -> None:
     small_split(isolated / "d")
-    with pytest.raises(DatasetCorruptError, match="not the published t10k-images-idx3-ubyte") as info:
+    with pytest.raises(
+        DatasetCorruptError, match="not the published t10k-images-idx3-ubyte"
+    ) as info:
         load_data("test", root=isolated / "d", download=False)
     assert str(isolated / "d") in str(info.value)
 
 
-def test_search_order_is_root_then_environment_then_cache(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_search_order_is_root_then_environment_then_cache(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     small_split(isolated / "root", n=3, seed=1)
     small_split(isolated / "env", n=4, seed=2)
     small_split(isolated / "cache" / "mnistcnn", n=5, seed=3)
@@ -105,7 +128,7 @@ def test_missing_files_error_names_files_directories_and_variable(isolated: Path
 def test_mismatched_counts_are_reported(isolated: Path) -> None:
     small_split(isolated / "d", n=12)
     write_idx(isolated / "d" / "t10k-labels-idx1-ubyte.gz", np.zeros(11), compress=True)
-    with pytest.raises(DatasetCorruptError, match="12 images but .* 11 labels"):
+    with pytest.raises(DatasetCorruptError, match=r"12 images but .* 11 labels"):
         load_data("test", root=isolated / "d", verify=False, download=False)
 
 

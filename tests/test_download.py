@@ -77,7 +77,9 @@ def empty_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 def test_downloads_verifies_and_loads(mirror: Mirror, empty_home: Path, mnist_dir: Path) -> None:
-    data = load_data("test", root=empty_home / "data", mirrors=[mirror.base("good")], progress=False)
+    data = load_data(
+        "test", root=empty_home / "data", mirrors=[mirror.base("good")], progress=False
+    )
     assert data.images.shape == (10_000, 28, 28)
     files = sorted(p.name for p in (empty_home / "data").iterdir())
     assert files == ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
@@ -94,22 +96,33 @@ def test_downloads_into_the_user_cache_by_default(mirror: Mirror, empty_home: Pa
     assert (empty_home / "cache" / "mnistcnn" / "t10k-labels-idx1-ubyte.gz").is_file()
 
 
-def test_mirrors_from_the_environment(mirror: Mirror, empty_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mirrors_from_the_environment(
+    mirror: Mirror, empty_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MNISTCNN_MIRRORS", f"{mirror.base('missing')} {mirror.base('good')}")
     assert len(load_data("test", root=empty_home / "d", progress=False)) == 10_000
     assert mirror.requests["/missing/t10k-images-idx3-ubyte.gz"] == 1
 
 
-def test_corrupt_mirror_is_skipped_and_its_file_never_kept(mirror: Mirror, empty_home: Path) -> None:
+def test_corrupt_mirror_is_skipped_and_its_file_never_kept(
+    mirror: Mirror, empty_home: Path
+) -> None:
     data = load_data(
-        "test", root=empty_home / "d", mirrors=[mirror.base("corrupt"), mirror.base("good")], progress=False
+        "test",
+        root=empty_home / "d",
+        mirrors=[mirror.base("corrupt"), mirror.base("good")],
+        progress=False,
     )
     assert len(data) == 10_000
-    assert mirror.requests["/corrupt/t10k-images-idx3-ubyte.gz"] == 1  # a bad checksum is not retried
+    assert (
+        mirror.requests["/corrupt/t10k-images-idx3-ubyte.gz"] == 1
+    )  # a bad checksum is not retried
     assert mirror.requests["/good/t10k-images-idx3-ubyte.gz"] == 1
 
 
-def test_only_corrupt_mirrors_give_a_clear_error_and_leave_nothing(mirror: Mirror, empty_home: Path) -> None:
+def test_only_corrupt_mirrors_give_a_clear_error_and_leave_nothing(
+    mirror: Mirror, empty_home: Path
+) -> None:
     target = empty_home / "d"
     with pytest.raises(DatasetNotFoundError) as info:
         load_data("test", root=target, mirrors=[mirror.base("corrupt")], progress=False)
@@ -120,14 +133,18 @@ def test_only_corrupt_mirrors_give_a_clear_error_and_leave_nothing(mirror: Mirro
     assert list(target.iterdir()) == []  # no partial or corrupt file left behind
 
 
-def test_server_that_fails_first_is_retried(mirror: Mirror, empty_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_server_that_fails_first_is_retried(
+    mirror: Mirror, empty_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("mnistcnn._download.time.sleep", lambda seconds: None)
     data = load_data("test", root=empty_home / "d", mirrors=[mirror.base("flaky")], progress=False)
     assert len(data) == 10_000
     assert mirror.requests["/flaky/t10k-images-idx3-ubyte.gz"] == 2
 
 
-def test_truncated_transfer_is_retried_then_reported(mirror: Mirror, empty_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_truncated_transfer_is_retried_then_reported(
+    mirror: Mirror, empty_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("mnistcnn._download.time.sleep", lambda seconds: None)
     with pytest.raises(DatasetNotFoundError, match="connection closed after") as info:
         load_data("test", root=empty_home / "d", mirrors=[mirror.base("truncated")], progress=False)
@@ -136,7 +153,9 @@ def test_truncated_transfer_is_retried_then_reported(mirror: Mirror, empty_home:
     assert list((empty_home / "d").iterdir()) == []
 
 
-def test_unreachable_host_and_disabled_downloads(empty_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreachable_host_and_disabled_downloads(
+    empty_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("mnistcnn._download.time.sleep", lambda seconds: None)
     with pytest.raises(DatasetNotFoundError, match="cannot connect"):
         load_data("test", root=empty_home / "d", mirrors=["http://127.0.0.1:9/"], progress=False)
@@ -144,10 +163,14 @@ def test_unreachable_host_and_disabled_downloads(empty_home: Path, monkeypatch: 
         load_data("test", root=empty_home / "d", download=False)
 
 
-def test_only_the_missing_file_is_downloaded(mirror: Mirror, empty_home: Path, mnist_dir: Path) -> None:
+def test_only_the_missing_file_is_downloaded(
+    mirror: Mirror, empty_home: Path, mnist_dir: Path
+) -> None:
     target = empty_home / "d"
     target.mkdir()
-    (target / "t10k-labels-idx1-ubyte").write_bytes(read_bytes(mnist_dir / "t10k-labels-idx1-ubyte.gz"))
+    (target / "t10k-labels-idx1-ubyte").write_bytes(
+        read_bytes(mnist_dir / "t10k-labels-idx1-ubyte.gz")
+    )
     data = load_data("test", root=target, mirrors=[mirror.base("good")], progress=False)
     assert np.bincount(data.labels)[0] == 980
     assert mirror.requests["/good/t10k-labels-idx1-ubyte.gz"] == 0

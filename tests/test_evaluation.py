@@ -22,7 +22,9 @@ def test_report_from_known_predictions() -> None:
     np.testing.assert_allclose(report.loss, -(3 * np.log(0.91) + 2 * np.log(0.01)) / 5, rtol=1e-5)
 
 
-def test_evaluate_matches_predict(trained: tuple[paddle.nn.Layer, History], test_set: MnistDataset) -> None:
+def test_evaluate_matches_predict(
+    trained: tuple[paddle.nn.Layer, History], test_set: MnistDataset
+) -> None:
     network, _ = trained
     report = evaluate(network, test_set)
     assert isinstance(report, EvalReport)

@@ -10,7 +10,9 @@ EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
 def test_quickstart(tmp_path: Path) -> None:
-    result = run_python(EXAMPLES / "quickstart.py", "--epochs", "1", "--limit", "2000", "--output", tmp_path / "m")
+    result = run_python(
+        EXAMPLES / "quickstart.py", "--epochs", "1", "--limit", "2000", "--output", tmp_path / "m"
+    )
     lines = result.stdout.splitlines()
     accuracy = float(lines[0].split("test accuracy ")[1].rstrip("%")) / 100
     assert accuracy >= 0.85

@@ -15,7 +15,7 @@ def test_registry_lists_tutorial() -> None:
 
 
 def test_unknown_name_lists_the_choices() -> None:
-    with pytest.raises(ValueError, match="unknown model 'resnet'; available: .*tutorial"):
+    with pytest.raises(ValueError, match=r"unknown model 'resnet'; available: .*tutorial"):
         build_model("resnet")
 
 
@@ -38,9 +38,18 @@ def test_seed_makes_initial_weights_reproducible() -> None:
 def test_tutorial_weights_load_in_both_directions() -> None:
     ours = build_model("tutorial", seed=0)
     theirs = tutorial_network()
-    assert list(ours.state_dict()) == list(theirs.state_dict()) == [
-        "0.weight", "0.bias", "3.weight", "3.bias", "7.weight", "7.bias",
-    ]
+    assert (
+        list(ours.state_dict())
+        == list(theirs.state_dict())
+        == [
+            "0.weight",
+            "0.bias",
+            "3.weight",
+            "3.bias",
+            "7.weight",
+            "7.bias",
+        ]
+    )
     theirs.set_state_dict(ours.state_dict())
     ours.eval()
     theirs.eval()

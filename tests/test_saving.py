@@ -32,12 +32,20 @@ def test_single_formats(trained: tuple[paddle.nn.Layer, History], tmp_path: Path
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["m.pdparams", "m_meta.json"]
     assert DigitClassifier.load(tmp_path / "d" / "m").metadata.accuracy == 0.5
     save(trained[0], tmp_path / "s" / "m", format="static")
-    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["m.json", "m.pdiparams", "m_meta.json"]
-    with pytest.raises(ValueError, match=r"format must be one of \['dynamic', 'static', 'both'\]; got 'onnx'"):
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == [
+        "m.json",
+        "m.pdiparams",
+        "m_meta.json",
+    ]
+    with pytest.raises(
+        ValueError, match=r"format must be one of \['dynamic', 'static', 'both'\]; got 'onnx'"
+    ):
         save(trained[0], tmp_path / "x", format="onnx")  # type: ignore[arg-type]
 
 
-def test_failed_save_leaves_the_previous_files_intact(trained: tuple[paddle.nn.Layer, History], tmp_path: Path) -> None:
+def test_failed_save_leaves_the_previous_files_intact(
+    trained: tuple[paddle.nn.Layer, History], tmp_path: Path
+) -> None:
     prefix = tmp_path / "model"
     save(trained[0], prefix, format="both")
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
@@ -57,14 +65,20 @@ def test_failed_save_leaves_the_previous_files_intact(trained: tuple[paddle.nn.L
     assert DigitClassifier.load(prefix).predict(np.zeros((1, 28, 28), np.uint8)).shape == (1,)
 
 
-def test_training_continues_after_a_static_export(trained: tuple[paddle.nn.Layer, History], tmp_path: Path) -> None:
+def test_training_continues_after_a_static_export(
+    trained: tuple[paddle.nn.Layer, History], tmp_path: Path
+) -> None:
     network = build_model(seed=0)
     save(network, tmp_path / "m", format="static")
     assert network.training  # export switched to eval and back
-    mnistcnn.train(network, (np.zeros((8, 28, 28), np.uint8), np.zeros(8, np.int64)), epochs=1, progress=False)
+    mnistcnn.train(
+        network, (np.zeros((8, 28, 28), np.uint8), np.zeros(8, np.int64)), epochs=1, progress=False
+    )
 
 
-def test_both_backends_agree_on_the_whole_test_set(saved_model: Path, test_set: MnistDataset, trained: tuple[paddle.nn.Layer, History]) -> None:
+def test_both_backends_agree_on_the_whole_test_set(
+    saved_model: Path, test_set: MnistDataset, trained: tuple[paddle.nn.Layer, History]
+) -> None:
     dynamic = DigitClassifier.load(saved_model, backend="dynamic")
     static = DigitClassifier.load(saved_model, backend="static")
     p_dynamic = dynamic.predict_proba(test_set.images)
@@ -75,16 +89,32 @@ def test_both_backends_agree_on_the_whole_test_set(saved_model: Path, test_set: 
     np.testing.assert_allclose(p_dynamic, in_memory, atol=1e-6)
 
 
-def test_paddle_own_loaders_open_our_exports(saved_model: Path, test_set: MnistDataset, tmp_path: Path) -> None:
+def test_paddle_own_loaders_open_our_exports(
+    saved_model: Path, test_set: MnistDataset, tmp_path: Path
+) -> None:
     x = mnistcnn.to_model_input(test_set.images[:500])
     ours = DigitClassifier.load(saved_model, backend="dynamic").predict_proba(test_set.images[:500])
     np.save(tmp_path / "x.npy", x)
     # The tutorial's static inference code, unchanged, in its own process (it enables static mode).
-    run_python(TESTS / "tutorial_reference.py", "static-predict", saved_model, tmp_path / "x.npy", tmp_path / "static.npy")
+    run_python(
+        TESTS / "tutorial_reference.py",
+        "static-predict",
+        saved_model,
+        tmp_path / "x.npy",
+        tmp_path / "static.npy",
+    )
     logits = np.load(tmp_path / "static.npy")
-    np.testing.assert_allclose(paddle.nn.functional.softmax(paddle.to_tensor(logits)).numpy(), ours, atol=1e-5)
+    np.testing.assert_allclose(
+        paddle.nn.functional.softmax(paddle.to_tensor(logits)).numpy(), ours, atol=1e-5
+    )
     # The tutorial's dynamic loading: paddle.Model(net).load(prefix), then predict.
-    run_python(TESTS / "tutorial_reference.py", "hapi-predict", saved_model, tmp_path / "x.npy", tmp_path / "hapi.npy")
+    run_python(
+        TESTS / "tutorial_reference.py",
+        "hapi-predict",
+        saved_model,
+        tmp_path / "x.npy",
+        tmp_path / "hapi.npy",
+    )
     np.testing.assert_allclose(np.load(tmp_path / "hapi.npy"), ours, atol=1e-5)
     # paddle.jit.load, in this process (our metadata name must not confuse it).
     loaded = paddle.jit.load(str(saved_model))
@@ -119,7 +149,9 @@ def test_saving_a_static_classifier_is_explained(saved_model: Path, tmp_path: Pa
         save(static, tmp_path / "again")
 
 
-def test_writes_are_not_visible_half_done(trained: tuple[paddle.nn.Layer, History], tmp_path: Path) -> None:
+def test_writes_are_not_visible_half_done(
+    trained: tuple[paddle.nn.Layer, History], tmp_path: Path
+) -> None:
     save(trained[0], tmp_path / "m", format="both")
     leftovers = [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     assert leftovers == []

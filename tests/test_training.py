@@ -9,7 +9,9 @@ from mnistcnn import DigitClassifier, History, MnistDataset, build_model, train
 from .tutorial_reference import tutorial_network
 
 
-def test_short_real_run_clears_an_accuracy_bar(trained: tuple[paddle.nn.Layer, History], test_set: MnistDataset) -> None:
+def test_short_real_run_clears_an_accuracy_bar(
+    trained: tuple[paddle.nn.Layer, History], test_set: MnistDataset
+) -> None:
     network, history = trained
     accuracy = float((DigitClassifier(network).predict(test_set.images) == test_set.labels).mean())
     # One epoch on a fifth of the training set: the tutorial network gets about 97%.
@@ -36,16 +38,27 @@ def test_same_seed_same_weights(train_set: MnistDataset) -> None:
 def test_validation_is_measured_each_epoch(train_set: MnistDataset, test_set: MnistDataset) -> None:
     net = build_model(seed=0)
     history = train(
-        net, (train_set.images[:512], train_set.labels[:512]),
-        val=(test_set.images[:300], test_set.labels[:300]), epochs=2, seed=0, progress=False,
+        net,
+        (train_set.images[:512], train_set.labels[:512]),
+        val=(test_set.images[:300], test_set.labels[:300]),
+        epochs=2,
+        seed=0,
+        progress=False,
     )
     assert len(history.epochs) == 2
     assert all(v is not None and 0.0 <= v <= 1.0 for v in history.val_accuracy)
     assert history.epochs[1].val_loss is not None
 
 
-def test_progress_bar_reports_loss_and_accuracy(train_set: MnistDataset, capsys: pytest.CaptureFixture[str]) -> None:
-    train(build_model(seed=0), (train_set.images[:128], train_set.labels[:128]), epochs=1, progress=True)
+def test_progress_bar_reports_loss_and_accuracy(
+    train_set: MnistDataset, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train(
+        build_model(seed=0),
+        (train_set.images[:128], train_set.labels[:128]),
+        epochs=1,
+        progress=True,
+    )
     err = capsys.readouterr().err
     assert "epoch 1/1" in err and "128/128" in err and "loss" in err and "acc" in err
 
@@ -56,9 +69,7 @@ def test_softmax_head_is_refused() -> None:
         train(tutorial_network(), data, epochs=1, progress=False)
 
 
-@pytest.mark.parametrize(
-    "options", [{"epochs": 0}, {"batch_size": 0}, {"learning_rate": 0.0}]
-)
+@pytest.mark.parametrize("options", [{"epochs": 0}, {"batch_size": 0}, {"learning_rate": 0.0}])
 def test_bad_options_are_value_errors(options: dict[str, float]) -> None:
     data = (np.zeros((4, 28, 28), np.uint8), np.zeros(4, np.int64))
     with pytest.raises(ValueError, match="must be at least 1 and learning_rate positive"):

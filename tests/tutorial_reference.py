@@ -49,7 +49,9 @@ def train(out_dir: str, n_images: int) -> None:
         paddle.nn.CrossEntropyLoss(),
         paddle.metric.Accuracy(),
     )
-    model.fit(paddle.io.Subset(train_set, list(range(n_images))), epochs=1, batch_size=64, verbose=0)
+    model.fit(
+        paddle.io.Subset(train_set, list(range(n_images))), epochs=1, batch_size=64, verbose=0
+    )
     model.save(os.path.join(out_dir, "mnist_cnn_model"), training=True)
     model.save(os.path.join(out_dir, "inference", "mnist_cnn_model"), training=False)
 
