@@ -19,7 +19,7 @@ def test_quickstart(tmp_path: Path) -> None:
     truth = next(line for line in lines if line.startswith("true labels"))
     static = next(line for line in lines if line.startswith("static predicts"))
     dynamic = next(line for line in lines if line.startswith("dynamic predicts"))
-    assert static.split(":")[1] == dynamic.split(":")[1]
+    assert static.split(":")[1].strip() == dynamic.split(":")[1].strip()
     assert truth.split(":")[1].strip() == "[7, 2, 1, 0, 4, 1, 4, 9, 5, 9]"
     assert (tmp_path / "m.json").is_file() and (tmp_path / "m.pdparams").is_file()
     assert f"static model test accuracy: {lines[0].split('test accuracy ')[1]}" in result.stdout
