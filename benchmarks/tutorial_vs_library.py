@@ -132,12 +132,8 @@ def main() -> None:
     single = test_set.images[:1]
     latencies = [timed(lambda: static.predict(single)) for _ in range(200)]
     print(f"static predict, one image: median {statistics.median(latencies) * 1000:.2f} ms")
-    agree = np.array_equal(
-        np.asarray(hapi.predict(test_tutorial, batch_size=64, verbose=0)[0])
-        .reshape(-1, 10)
-        .argmax(1),
-        static.predict(test_set.images),
-    )
+    hapi_output = np.concatenate(hapi.predict(test_tutorial, batch_size=64, verbose=0)[0])
+    agree = np.array_equal(hapi_output.argmax(axis=1), static.predict(test_set.images))
     print(f"tutorial hapi predict and mnistcnn static predict agree on every label: {agree}")
 
 

@@ -13,8 +13,8 @@ from ._errors import ImageError
 from ._pictures import picture_to_array
 from ._preprocess import IMAGE_SIZE, to_model_input
 
-Picture: TypeAlias = "str | os.PathLike[str] | Image.Image | np.ndarray"
-Images: TypeAlias = "Picture | Sequence[Picture]"
+Picture: TypeAlias = str | os.PathLike[str] | Image.Image | np.ndarray
+Images: TypeAlias = Picture | Sequence[Picture]
 """One image or many: arrays shaped (28, 28), (n, 28, 28) or (n, 1, 28, 28) (uint8 in
 [0, 255] or floats in [0, 1], light ink on black, as in MNIST), PIL images, or file paths."""
 
