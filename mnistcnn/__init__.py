@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from ._augment import Augmentation
     from ._classifier import DigitClassifier
     from ._data import MnistDataset, default_cache_dir, load_data
     from ._errors import (
@@ -30,10 +31,12 @@ if TYPE_CHECKING:
     from ._metadata import ModelMetadata
     from ._models import available_models, build_model
     from ._preprocess import to_model_input
+    from ._recipes import Recipe, available_recipes, get_recipe
     from ._saving import save
     from ._training import EpochResult, History, train
 
 __all__ = [
+    "Augmentation",
     "DatasetCorruptError",
     "DatasetNotFoundError",
     "DigitClassifier",
@@ -46,11 +49,14 @@ __all__ = [
     "ModelFormatError",
     "ModelMetadata",
     "ModelNotFoundError",
+    "Recipe",
     "__version__",
     "available_models",
+    "available_recipes",
     "build_model",
     "default_cache_dir",
     "evaluate",
+    "get_recipe",
     "load_data",
     "save",
     "to_model_input",
@@ -58,6 +64,7 @@ __all__ = [
 ]
 
 _HOME = {
+    "Augmentation": "_augment",
     "DatasetCorruptError": "_errors",
     "DatasetNotFoundError": "_errors",
     "DigitClassifier": "_classifier",
@@ -70,10 +77,13 @@ _HOME = {
     "ModelFormatError": "_errors",
     "ModelMetadata": "_metadata",
     "ModelNotFoundError": "_errors",
+    "Recipe": "_recipes",
     "available_models": "_models",
+    "available_recipes": "_recipes",
     "build_model": "_models",
     "default_cache_dir": "_data",
     "evaluate": "_evaluation",
+    "get_recipe": "_recipes",
     "load_data": "_data",
     "save": "_saving",
     "to_model_input": "_preprocess",

@@ -47,6 +47,54 @@ def _tutorial() -> nn.Layer:
     )
 
 
+def _conv_bn_pool(channels_in: int, channels_out: int, kernel: int) -> list[nn.Layer]:
+    """Convolution, batch norm, 2x2 max pooling, then ReLU: pooling first is 4x cheaper and
+    gives the same result, since max pooling and ReLU commute."""
+    return [
+        nn.Conv2D(channels_in, channels_out, kernel, padding=kernel // 2, bias_attr=False),
+        nn.BatchNorm2D(channels_out),
+        nn.MaxPool2D(2, 2),
+        nn.ReLU(),
+    ]
+
+
+@_register("fast")
+def _fast() -> nn.Layer:
+    """A tenth of the tutorial's FLOPs: 16 and 32 channels, batch norm, a 128-unit hidden layer."""
+    return nn.Sequential(
+        *_conv_bn_pool(1, 16, 5),
+        *_conv_bn_pool(16, 32, 3),
+        nn.Flatten(),
+        nn.Linear(32 * 7 * 7, 128),
+        nn.ReLU(),
+        nn.Linear(128, 10),
+    )
+
+
+def _conv_bn_relu(channels_in: int, channels_out: int) -> list[nn.Layer]:
+    return [
+        nn.Conv2D(channels_in, channels_out, 3, padding=1, bias_attr=False),
+        nn.BatchNorm2D(channels_out),
+        nn.ReLU(),
+    ]
+
+
+@_register("best")
+def _best() -> nn.Layer:
+    """Two VGG-style stages (32 then 64 channels, two 3x3 convolutions each) and a linear head."""
+    return nn.Sequential(
+        *_conv_bn_relu(1, 32),
+        *_conv_bn_relu(32, 32),
+        nn.MaxPool2D(2, 2),
+        *_conv_bn_relu(32, 64),
+        *_conv_bn_relu(64, 64),
+        nn.MaxPool2D(2, 2),
+        nn.Flatten(),
+        nn.Dropout(0.25),
+        nn.Linear(64 * 7 * 7, 10),
+    )
+
+
 def available_models() -> list[str]:
     """Names accepted by :func:`build_model`, sorted.
 

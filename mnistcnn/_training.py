@@ -1,8 +1,13 @@
-"""Training a network on in-memory digits.
+"""Training a network on in-memory digits, on one process or data-parallel on several.
 
 The whole split is one uint8 array; each step slices a batch and converts it with the shared
 :func:`~mnistcnn._preprocess.to_model_input`, so the input pipeline costs next to nothing beside
 the network (Paddle's per-sample ``DataLoader`` path costs about 5 s per epoch).
+
+Data-parallel: when the process is one of several started by ``paddle.distributed.launch`` or
+``paddle.distributed.spawn`` (gloo on CPU), every rank draws the same batch order from the shared
+seed and takes its share of each batch; gradients are averaged by :class:`paddle.DataParallel`
+and batch-norm statistics at the end of each epoch, so all ranks end with identical weights.
 """
 
 from __future__ import annotations
@@ -10,10 +15,11 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import paddle
+import paddle.distributed as dist
 from paddle import nn
 
 from ._classifier import DigitClassifier
@@ -22,6 +28,7 @@ from ._evaluation import as_arrays, evaluate
 from ._models import ends_with_softmax
 from ._preprocess import to_model_input
 from ._progress import ProgressBar
+from ._recipes import Recipe, get_recipe
 
 __all__ = ["EpochResult", "History", "train"]
 
@@ -35,7 +42,8 @@ class EpochResult:
     Attributes:
         epoch: 1-based epoch number.
         loss: mean training cross-entropy over the epoch.
-        accuracy: training accuracy over the epoch (measured while the weights changed).
+        accuracy: training accuracy over the epoch (measured while the weights changed, on
+            augmented images if the recipe augments).
         val_accuracy: accuracy on the validation data after the epoch, if any was given.
         val_loss: validation cross-entropy after the epoch, if any.
         seconds: wall time of the epoch's training steps (validation excluded).
@@ -51,9 +59,11 @@ class EpochResult:
 
 @dataclass(frozen=True)
 class History:
-    """What :func:`train` did, epoch by epoch."""
+    """What :func:`train` did, epoch by epoch, and with which recipe."""
 
     epochs: tuple[EpochResult, ...]
+    recipe: Recipe | None = None
+    world_size: int = 1
 
     @property
     def loss(self) -> list[float]:
@@ -78,37 +88,55 @@ def train(
     data: MnistDataset | tuple[np.ndarray, np.ndarray],
     *,
     val: MnistDataset | tuple[np.ndarray, np.ndarray] | None = None,
-    epochs: int = 5,
-    batch_size: int = 64,
-    learning_rate: float = 1e-3,
+    recipe: str | Recipe = "tutorial",
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    learning_rate: float | None = None,
     seed: int | None = None,
     progress: bool = True,
 ) -> History:
-    """Train ``model`` in place with Adam and cross-entropy, as the Paddle tutorial does.
+    """Train ``model`` in place with a recipe's optimiser, schedule and augmentation.
+
+    The default recipe is the Paddle tutorial's: Adam at 1e-3, batch 64, 5 epochs, plain
+    cross-entropy (on logits: no double softmax). See :func:`mnistcnn.get_recipe` for the
+    others; ``epochs``, ``batch_size`` and ``learning_rate`` override the recipe's values.
+
+    Run under ``python -m paddle.distributed.launch --nproc_per_node N`` (or through
+    ``mnistcnn train --procs N``) it trains data-parallel: ``batch_size`` is then the global
+    batch, split across the processes.
 
     Args:
         model: a network that outputs logits, e.g. from :func:`build_model`.
         data: a dataset from :func:`load_data`, or ``(images, labels)``: uint8 array of
             shape (n, 28, 28) and integer labels of shape (n,).
         val: data to measure accuracy on after each epoch.
+        recipe: a recipe name or :class:`Recipe`.
         epochs: passes over ``data``.
         batch_size: images per step.
-        learning_rate: Adam's learning rate.
-        seed: makes the run reproducible (batch order and any randomness in the network).
-            Build the model with the same ``seed`` for identical initial weights.
+        learning_rate: Adam's rate (the peak rate of a one-cycle or cosine schedule).
+        seed: makes the run reproducible (batch order and augmentation). Build the model with
+            the same ``seed`` for identical initial weights.
         progress: show a progress bar with the live loss and accuracy on stderr.
 
     Returns:
         A :class:`History` with one :class:`EpochResult` per epoch.
 
     Raises:
-        ValueError: a non-positive ``epochs``, ``batch_size`` or ``learning_rate``, or a
-            model that ends in ``Softmax`` (cross-entropy would apply softmax twice).
+        ValueError: a non-positive ``epochs``, ``batch_size`` or ``learning_rate``, an unknown
+            recipe, or a model that ends in ``Softmax`` (the loss would apply softmax twice).
     """
-    if epochs < 1 or batch_size < 1 or not learning_rate > 0:
+    plan = get_recipe(recipe) if isinstance(recipe, str) else recipe
+    plan = replace(
+        plan,
+        epochs=plan.epochs if epochs is None else epochs,
+        batch_size=plan.batch_size if batch_size is None else batch_size,
+        learning_rate=plan.learning_rate if learning_rate is None else learning_rate,
+    )
+    if plan.epochs < 1 or plan.batch_size < 1 or not plan.learning_rate > 0:
         raise ValueError(
             f"epochs and batch_size must be at least 1 and learning_rate positive; got "
-            f"epochs={epochs}, batch_size={batch_size}, learning_rate={learning_rate}."
+            f"epochs={plan.epochs}, batch_size={plan.batch_size}, "
+            f"learning_rate={plan.learning_rate}."
         )
     if ends_with_softmax(model):
         raise ValueError(
@@ -119,44 +147,123 @@ def train(
     images, labels = as_arrays(data)
     if len(images) == 0:
         raise ValueError("data holds no images.")
-    if seed is not None:
-        paddle.seed(seed)
-    rng = np.random.default_rng(seed)
-    optimizer = paddle.optimizer.Adam(learning_rate=learning_rate, parameters=model.parameters())
+
+    world, rank = _parallel_context()
+    if world > 1 and plan.batch_size < world:
+        raise ValueError(f"batch_size {plan.batch_size} is smaller than the {world} processes.")
+    seed = _shared_seed(seed, world)
+    paddle.seed(seed + rank)  # dropout differs per rank; batch order and weights do not
+    order_rng = np.random.default_rng(seed)
+    augment_rng = np.random.default_rng([seed, rank])
+    network = paddle.DataParallel(model) if world > 1 else model
+    steps_per_epoch = -(-len(images) // plan.batch_size)
+    schedule = _schedule(plan, steps_per_epoch * plan.epochs)
+    optimizer = _optimizer(plan, schedule, model)
+    show = progress and rank == 0
+
     results: list[EpochResult] = []
-    for epoch in range(1, epochs + 1):
+    for epoch in range(1, plan.epochs + 1):
         model.train()
-        order = rng.permutation(len(images))
-        loss_sum = 0.0
-        correct = 0
-        seen = 0
+        order = order_rng.permutation(len(images))
+        totals = np.zeros(3)  # loss sum, correct, seen (this rank)
         start = time.perf_counter()
-        with ProgressBar(len(images), desc=f"epoch {epoch}/{epochs}", enabled=progress) as bar:
-            for first in range(0, len(images), batch_size):
-                index = order[first : first + batch_size]
-                x = paddle.to_tensor(to_model_input(images[index]))
-                y = paddle.to_tensor(labels[index])
-                logits = model(x)
-                loss = nn.functional.cross_entropy(logits, y)
+        with ProgressBar(len(images), desc=f"epoch {epoch}/{plan.epochs}", enabled=show) as bar:
+            for first in range(0, len(images), plan.batch_size):
+                batch = order[first : first + plan.batch_size]
+                mine = batch[rank::world]
+                x = paddle.to_tensor(to_model_input(images[mine]))
+                y = paddle.to_tensor(labels[mine])
+                if plan.augmentation.active:
+                    x = plan.augmentation.apply(x, augment_rng)
+                logits = network(x)
+                loss = nn.functional.cross_entropy(logits, y, label_smoothing=plan.label_smoothing)
                 loss.backward()
                 optimizer.step()
                 optimizer.clear_grad()
-                n = len(index)
-                loss_sum += float(loss) * n
-                correct += int((logits.argmax(axis=1) == y).astype("int64").sum())
-                seen += n
-                bar.update(n, loss=loss_sum / seen, acc=correct / seen)
+                if schedule is not None:
+                    schedule.step()
+                n = len(mine)
+                totals += (
+                    float(loss) * n,
+                    int((logits.argmax(axis=1) == y).astype("int64").sum()),
+                    n,
+                )
+                bar.update(len(batch), loss=totals[0] / totals[2], acc=totals[1] / totals[2])
         seconds = time.perf_counter() - start
+        if world > 1:
+            totals = _sum_across_ranks(totals)
+            _average_buffers(model, world)
         val_accuracy = val_loss = None
         if val is not None:
             report = evaluate(DigitClassifier(model), val)
             val_accuracy, val_loss = report.accuracy, report.loss
+            if show:
+                print(
+                    f"  val_accuracy {val_accuracy:.4f}  val_loss {val_loss:.4f}", file=sys.stderr
+                )
         result = EpochResult(
-            epoch, loss_sum / seen, correct / seen, val_accuracy, val_loss, seconds
+            epoch, totals[0] / totals[2], totals[1] / totals[2], val_accuracy, val_loss, seconds
         )
         logger.debug("%s", result)
-        if progress and val_accuracy is not None:
-            print(f"  val_accuracy {val_accuracy:.4f}  val_loss {val_loss:.4f}", file=sys.stderr)
         results.append(result)
     model.eval()
-    return History(tuple(results))
+    return History(tuple(results), recipe=plan, world_size=world)
+
+
+def _parallel_context() -> tuple[int, int]:
+    """(world size, rank); initialises Paddle's collective environment when launched for it."""
+    world = dist.get_world_size()
+    if world > 1 and not dist.is_initialized():
+        dist.init_parallel_env()
+    return world, dist.get_rank() if world > 1 else 0
+
+
+def _shared_seed(seed: int | None, world: int) -> int:
+    """``seed``, or a random one; with several processes, rank 0's choice for all."""
+    if seed is not None:
+        return seed
+    chosen = paddle.to_tensor([int(np.random.default_rng().integers(0, 2**31 - 1))])
+    if world > 1:
+        dist.broadcast(chosen, src=0)
+    return int(chosen.numpy()[0])
+
+
+def _schedule(plan: Recipe, total_steps: int) -> paddle.optimizer.lr.LRScheduler | None:
+    if plan.schedule == "constant":
+        return None
+    if plan.schedule == "onecycle":
+        return paddle.optimizer.lr.OneCycleLR(
+            max_learning_rate=plan.learning_rate,
+            total_steps=total_steps,
+            phase_pct=0.25,
+            end_learning_rate=plan.learning_rate * 1e-3,
+        )
+    if plan.schedule == "cosine":
+        return paddle.optimizer.lr.CosineAnnealingDecay(plan.learning_rate, T_max=total_steps)
+    raise ValueError(f"schedule must be 'constant', 'onecycle' or 'cosine'; got {plan.schedule!r}.")
+
+
+def _optimizer(
+    plan: Recipe, schedule: paddle.optimizer.lr.LRScheduler | None, model: nn.Layer
+) -> paddle.optimizer.Optimizer:
+    rate = schedule if schedule is not None else plan.learning_rate
+    if plan.weight_decay:
+        return paddle.optimizer.AdamW(
+            learning_rate=rate, parameters=model.parameters(), weight_decay=plan.weight_decay
+        )
+    return paddle.optimizer.Adam(learning_rate=rate, parameters=model.parameters())
+
+
+def _sum_across_ranks(values: np.ndarray) -> np.ndarray:
+    tensor = paddle.to_tensor(values.astype(np.float64))
+    dist.all_reduce(tensor)
+    result: np.ndarray = tensor.numpy()
+    return result
+
+
+def _average_buffers(model: nn.Layer, world: int) -> None:
+    """Average batch-norm running statistics, which DataParallel leaves per rank."""
+    for buffer in model.buffers():
+        if buffer.dtype in (paddle.float32, paddle.float64):
+            dist.all_reduce(buffer)
+            buffer.set_value(buffer / world)
