@@ -262,8 +262,12 @@ def _sum_across_ranks(values: np.ndarray) -> np.ndarray:
 
 
 def _average_buffers(model: nn.Layer, world: int) -> None:
-    """Average batch-norm running statistics, which DataParallel leaves per rank."""
-    for buffer in model.buffers():
-        if buffer.dtype in (paddle.float32, paddle.float64):
-            dist.all_reduce(buffer)
-            buffer.set_value(buffer / world)
+    """Average batch-norm running statistics, which DataParallel leaves per rank.
+
+    Paddle keeps them as non-trainable parameters (``_mean``, ``_variance``), not buffers.
+    """
+    frozen = [p for p in model.parameters() if not p.trainable]
+    for tensor in [*frozen, *model.buffers()]:
+        if tensor.dtype in (paddle.float32, paddle.float64):
+            dist.all_reduce(tensor)
+            tensor.set_value(tensor / world)
