@@ -67,15 +67,16 @@ _RECIPES: dict[str, Recipe] = {
         Recipe(
             name="best",
             architecture="best",
-            epochs=12,
+            epochs=20,
             batch_size=128,
-            learning_rate=0.004,
+            learning_rate=0.005,
             schedule="onecycle",
             weight_decay=1e-4,
             label_smoothing=0.05,
             augmentation=Augmentation(rotation=12.0, scale=0.12, shift=2.5, elastic=1.5),
-            description="A deeper batch-norm network, on-the-fly rotation, scale, shift and "
-            "elastic distortion, one-cycle schedule and label smoothing: the shipped weights.",
+            description="A three-convolution batch-norm network (fewer FLOPs than the "
+            "tutorial's), on-the-fly rotation, scale, shift and elastic distortion, a one-cycle "
+            "schedule and label smoothing: the shipped weights, about 15 minutes on 2 cores.",
         ),
     )
 }
