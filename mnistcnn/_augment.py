@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import paddle
-from paddle.nn import functional as F
+from paddle.nn import functional
 
 
 @dataclass(frozen=True)
@@ -40,16 +40,18 @@ class Augmentation:
             [np.stack([cos, -sin, shift[0]], axis=1), np.stack([sin, cos, shift[1]], axis=1)],
             axis=1,
         ).astype(np.float32)
-        grid = F.affine_grid(paddle.to_tensor(theta), [n, 1, height, width], align_corners=False)
+        grid = functional.affine_grid(
+            paddle.to_tensor(theta), [n, 1, height, width], align_corners=False
+        )
         if self.elastic > 0:
             # A coarse 4x4 random field, upsampled bilinearly: a smooth displacement.
             coarse = rng.uniform(-1.0, 1.0, (n, 2, 4, 4)).astype(np.float32)
-            field = F.interpolate(
+            field = functional.interpolate(
                 paddle.to_tensor(coarse), size=[height, width], mode="bilinear", align_corners=True
             )
             field = field * (self.elastic * 2.0 / width)
             grid = grid + field.transpose([0, 2, 3, 1])
-        return F.grid_sample(
+        return functional.grid_sample(
             batch, grid, mode="bilinear", padding_mode="zeros", align_corners=False
         )
 

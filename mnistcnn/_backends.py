@@ -64,7 +64,7 @@ class StaticBackend:
         config.set_cpu_math_library_num_threads(num_threads or available_cpus())
         self._predictor = inference.create_predictor(config)
         self._input = self._predictor.get_input_handle(self._predictor.get_input_names()[0])
-        self._output_name = self._predictor.get_output_names()[0]
+        self._output = self._predictor.get_output_handle(self._predictor.get_output_names()[0])
         self._lock = threading.Lock()  # a predictor must not run two batches at once
         self.program = program
 
@@ -73,5 +73,5 @@ class StaticBackend:
             self._input.reshape(list(batch.shape))
             self._input.copy_from_cpu(np.ascontiguousarray(batch, dtype=np.float32))
             self._predictor.run()
-            result: np.ndarray = self._predictor.get_output_handle(self._output_name).copy_to_cpu()
+            result: np.ndarray = self._output.copy_to_cpu()
         return result

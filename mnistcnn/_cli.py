@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -32,12 +33,15 @@ def build_parser() -> argparse.ArgumentParser:
             "--no-download", action="store_true", help="fail instead of downloading MNIST"
         )
 
-    def model_options(sub: argparse.ArgumentParser, *, required: bool) -> None:
-        sub.add_argument(
-            *(["model"] if required else ["--model"]),
-            metavar="MODEL",
-            help="saved model: path prefix or any of its files (.pdparams, .json, .pdmodel)",
+    def model_options(sub: argparse.ArgumentParser, *, positional: bool) -> None:
+        help_text = (
+            "saved model: path prefix or any of its files (.pdparams, .json, .pdmodel); "
+            "default: the pretrained model shipped with mnistcnn"
         )
+        if positional:
+            sub.add_argument("model", nargs="?", metavar="MODEL", help=help_text)
+        else:
+            sub.add_argument("--model", metavar="MODEL", help=help_text)
         sub.add_argument(
             "--backend",
             choices=("dynamic", "static"),
@@ -81,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser(
         "evaluate", help="measure a saved model on MNIST", description="Evaluate a saved model."
     )
-    model_options(evaluate, required=True)
+    model_options(evaluate, positional=True)
     evaluate.add_argument("--split", choices=("test", "train"), default="test")
     evaluate.add_argument("--json", action="store_true", help="machine-readable output")
     data_options(evaluate)
@@ -92,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print the recognised digit and its probability for each image file.",
     )
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
-    model_options(predict, required=False)
+    model_options(predict, positional=False)
     predict.add_argument("--json", action="store_true", help="one JSON object per line")
 
     export = commands.add_parser(
@@ -113,7 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--count", type=int, default=32, help="digits to draw (default: 32)")
     show.add_argument("--start", type=int, default=0, help="index of the first digit")
     show.add_argument("--output", "-o", default="digits.png", help="default: digits.png")
-    model_options(show, required=False)
+    show.add_argument(
+        "--predict", action="store_true", help="caption each digit with the model's prediction"
+    )
+    model_options(show, positional=False)
     data_options(show)
     return parser
 
@@ -159,7 +166,7 @@ def _load_model(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from ._classifier import DigitClassifier
 
     if args.model is None:
-        raise ValueError("no model given; pass --model PATH (a saved model's prefix or file).")
+        return DigitClassifier.pretrained(backend=args.backend)
     return DigitClassifier.load(args.model, backend=args.backend)
 
 
@@ -175,6 +182,7 @@ def _train(args: argparse.Namespace) -> int:
         if dist.get_world_size() > 1:
             raise ValueError("--procs cannot be used under paddle.distributed.launch.")
         args.started = time.perf_counter()
+        args.parent_pid = os.getpid()
         # The workers import Paddle before any code of ours runs: silence its noise there too.
         os.environ.setdefault("PYTHONWARNINGS", "ignore:No ccache found")
         dist.spawn(  # type: ignore[call-arg]
@@ -196,6 +204,8 @@ def _train_process(args: argparse.Namespace) -> None:
     from ._training import train
 
     warnings.filterwarnings("ignore", message="When training, we now always track global mean")
+    if getattr(args, "parent_pid", None):
+        _exit_with_parent(args.parent_pid)
     started = getattr(args, "started", None) or time.perf_counter()
     recipe = get_recipe(args.recipe)
     train_set = _load_split(args, "train")
@@ -227,6 +237,18 @@ def _train_process(args: argparse.Namespace) -> None:
         f"training {history.seconds:.1f} s, total {time.perf_counter() - started:.1f} s"
     )
     print("saved " + ", ".join(str(p) for p in paths))
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """End this worker if the ``mnistcnn`` process that spawned it dies (killed, crashed):
+    orphaned workers would otherwise keep both cores busy, or wait for their peers forever."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -301,7 +323,7 @@ def _show(args: argparse.Namespace) -> int:
     labels = data.labels[args.start : args.start + args.count]
     if len(images) == 0:
         raise ValueError(f"--start {args.start} is past the end of the {args.split} split.")
-    predictions = _load_model(args).predict(images) if args.model else None
+    predictions = _load_model(args).predict(images) if args.predict or args.model else None
     output = Path(args.output)
     tmp = output.with_name(f".{output.name}.tmp")
     digit_grid(images, labels, predictions=predictions).save(tmp, format="PNG")

@@ -23,6 +23,15 @@ def _is_single(item: object) -> bool:
     return isinstance(item, (str, os.PathLike, Image.Image))
 
 
+def _is_single_picture_array(images: object) -> bool:
+    """A grey (H, W) or colour (H, W, 3|4) picture array that is not already MNIST's 28x28."""
+    if not isinstance(images, np.ndarray):
+        return False
+    grey = images.ndim == 2 and images.shape != (IMAGE_SIZE, IMAGE_SIZE)
+    colour = images.ndim == 3 and images.shape[-1] in (3, 4) and images.shape[1:] != (28, 28)
+    return grey or colour
+
+
 def count_and_batches(
     images: Images, *, batch_size: int, value_range: tuple[float, float]
 ) -> tuple[int, Iterator[np.ndarray]]:
@@ -33,18 +42,21 @@ def count_and_batches(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1; got {batch_size}.")
-    if _is_single(images):
+    if _is_single(images) or _is_single_picture_array(images):
         items: Sequence[Picture] = [images]  # type: ignore[list-item]
     elif isinstance(images, np.ndarray) or hasattr(images, "__array__"):
         array = np.asarray(images)
         if array.ndim == 2:
             array = array[None]
-        if array.ndim not in (3, 4):
+        if (
+            array.ndim not in (3, 4)
+            or array.shape[-2:] != (IMAGE_SIZE, IMAGE_SIZE)
+            or (array.ndim == 4 and array.shape[1] != 1)
+        ):
             raise ImageError(
                 f"expected images shaped (28, 28), (n, 28, 28) or (n, 1, 28, 28); "
                 f"got an array of shape {array.shape}."
             )
-        to_model_input(array[:1], value_range=value_range)  # fail early on a bad shape or dtype
 
         def array_batches() -> Iterator[np.ndarray]:
             for start in range(0, len(array), batch_size):

@@ -116,7 +116,7 @@ def test_show_writes_a_png(tmp_path: Path, saved_model: Path) -> None:
     ("args", "message"),
     [
         (["evaluate", "nowhere/model"], "no model found"),
-        (["predict", "x.png"], "no model given; pass --model PATH"),
+        (["predict", "--model", "nowhere/m", "x.png"], "no model found: expected"),
         (["show", "--count", "0"], "--count must be at least 1"),
         (["train", "--model", "nope", "--limit", "10"], "unknown model 'nope'"),
     ],

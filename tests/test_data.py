@@ -167,3 +167,18 @@ def test_dataset_validates_arrays() -> None:
         MnistDataset(np.zeros((2, 28, 28), np.uint8), np.zeros(3, np.int64))
     with pytest.raises(ValueError, match="from 0 to 9"):
         MnistDataset(np.zeros((2, 28, 28), np.uint8), np.array([0, 12]))
+
+
+def test_works_with_paddle_model_fit(test_set: MnistDataset) -> None:
+    from .tutorial_reference import tutorial_network
+
+    subset = MnistDataset(test_set.images[:256], test_set.labels[:256])
+    model = paddle.Model(tutorial_network())
+    model.prepare(
+        paddle.optimizer.Adam(parameters=model.parameters()),
+        paddle.nn.CrossEntropyLoss(),
+        paddle.metric.Accuracy(),
+    )
+    model.fit(subset, epochs=1, batch_size=64, verbose=0)
+    result = model.evaluate(subset, batch_size=64, verbose=0)
+    assert 0.0 <= result["acc"] <= 1.0 and len(result["loss"]) == 1

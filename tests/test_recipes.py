@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import numpy as np
+import paddle
+import pytest
+
+from mnistcnn import (
+    Augmentation,
+    DigitClassifier,
+    MnistDataset,
+    Recipe,
+    available_recipes,
+    build_model,
+    get_recipe,
+    train,
+)
+from mnistcnn._training import _schedule
+
+
+def test_registry() -> None:
+    assert available_recipes() == ["best", "fast", "tutorial"]
+    tutorial = get_recipe("tutorial")
+    assert (
+        tutorial.architecture,
+        tutorial.epochs,
+        tutorial.batch_size,
+        tutorial.learning_rate,
+    ) == (
+        "tutorial",
+        5,
+        64,
+        1e-3,
+    )
+    assert tutorial.schedule == "constant" and not tutorial.augmentation.active
+    assert get_recipe("best").augmentation.active
+    with pytest.raises(ValueError, match=r"unknown recipe 'slow'; available: best, fast, tutorial"):
+        get_recipe("slow")
+
+
+def test_every_recipe_architecture_exists_and_outputs_logits() -> None:
+    for name in available_recipes():
+        net = build_model(get_recipe(name).architecture, seed=0)
+        net.eval()
+        assert net(paddle.rand([3, 1, 28, 28])).shape == [3, 10]
+
+
+def test_fast_recipe_learns_quickly(train_set: MnistDataset, test_set: MnistDataset) -> None:
+    net = build_model("fast", seed=0)
+    history = train(
+        net,
+        (train_set.images[:12_000], train_set.labels[:12_000]),
+        recipe="fast",
+        epochs=1,
+        seed=0,
+        progress=False,
+    )
+    assert (
+        history.recipe is not None and history.recipe.name == "fast" and history.recipe.epochs == 1
+    )
+    accuracy = (DigitClassifier(net).predict(test_set.images) == test_set.labels).mean()
+    assert accuracy >= 0.96, accuracy
+
+
+def test_best_recipe_runs_with_augmentation(train_set: MnistDataset) -> None:
+    net = build_model("best", seed=0)
+    history = train(
+        net,
+        (train_set.images[:1024], train_set.labels[:1024]),
+        recipe="best",
+        epochs=1,
+        seed=0,
+        progress=False,
+    )
+    assert history.epochs[0].loss < 2.3  # it learns something in 8 steps
+    assert history.recipe is not None and history.recipe.label_smoothing > 0
+
+
+def test_onecycle_schedule_peaks_at_the_learning_rate() -> None:
+    recipe = Recipe("r", "fast", epochs=1, batch_size=8, learning_rate=0.1, schedule="onecycle")
+    schedule = _schedule(recipe, total_steps=100)
+    assert schedule is not None
+    rates = []
+    for _ in range(100):
+        rates.append(schedule.get_lr())
+        schedule.step()
+    assert max(rates) == pytest.approx(0.1, rel=1e-3)
+    assert rates[0] < 0.01 and rates[-1] < 0.001
+    assert int(np.argmax(rates)) == pytest.approx(25, abs=2)
+
+
+def test_cosine_and_constant_schedules() -> None:
+    cosine = _schedule(Recipe("r", "fast", 1, 8, 0.1, schedule="cosine"), total_steps=10)
+    assert cosine is not None and cosine.get_lr() == pytest.approx(0.1)
+    assert _schedule(Recipe("r", "fast", 1, 8, 0.1), total_steps=10) is None
+    with pytest.raises(ValueError, match="schedule must be"):
+        _schedule(Recipe("r", "fast", 1, 8, 0.1, schedule="linear"), total_steps=10)  # type: ignore[arg-type]
+
+
+def test_custom_recipe_object(train_set: MnistDataset) -> None:
+    recipe = Recipe("mine", "fast", epochs=1, batch_size=32, learning_rate=0.01, weight_decay=0.01)
+    history = train(
+        build_model("fast"),
+        (train_set.images[:256], train_set.labels[:256]),
+        recipe=recipe,
+        progress=False,
+    )
+    assert history.recipe == recipe
+
+
+class TestAugmentation:
+    def batch(self, test_set: MnistDataset) -> paddle.Tensor:
+        return paddle.to_tensor(test_set.images[:16, None].astype("float32") / 255)
+
+    def test_nothing_to_do_is_the_identity(self, test_set: MnistDataset) -> None:
+        x = self.batch(test_set)
+        assert not Augmentation().active
+        np.testing.assert_allclose(
+            Augmentation().apply(x, np.random.default_rng(0)).numpy(), x.numpy(), atol=1e-5
+        )
+
+    def test_distorts_reproducibly_and_keeps_the_ink(self, test_set: MnistDataset) -> None:
+        x = self.batch(test_set)
+        augmentation = Augmentation(rotation=15, scale=0.1, shift=2, elastic=1.5)
+        a = augmentation.apply(x, np.random.default_rng(1)).numpy()
+        b = augmentation.apply(x, np.random.default_rng(1)).numpy()
+        c = augmentation.apply(x, np.random.default_rng(2)).numpy()
+        assert a.shape == (16, 1, 28, 28)
+        assert np.array_equal(a, b) and not np.array_equal(a, c)
+        assert np.abs(a - x.numpy()).mean() > 0.02
+        ink_ratio = a.sum(axis=(1, 2, 3)) / x.numpy().sum(axis=(1, 2, 3))
+        assert ((ink_ratio > 0.7) & (ink_ratio < 1.4)).all()
