@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -153,51 +154,82 @@ def train(
         raise ValueError(f"batch_size {plan.batch_size} is smaller than the {world} processes.")
     seed = _shared_seed(seed, world)
     paddle.seed(seed + rank)  # dropout differs per rank; batch order and weights do not
-    order_rng = np.random.default_rng(seed)
-    augment_rng = np.random.default_rng([seed, rank])
-    network = paddle.DataParallel(model) if world > 1 else model
-    steps_per_epoch = -(-len(images) // plan.batch_size)
-    schedule = _schedule(plan, steps_per_epoch * plan.epochs)
-    optimizer = _optimizer(plan, schedule, model)
-    show = progress and rank == 0
+    schedule = _schedule(plan, -(-len(images) // plan.batch_size) * plan.epochs)
+    run = _Run(
+        plan=plan,
+        model=model,
+        network=paddle.DataParallel(model) if world > 1 else model,
+        optimizer=_optimizer(plan, schedule, model),
+        schedule=schedule,
+        order_rng=np.random.default_rng(seed),
+        augment_rng=np.random.default_rng([seed, rank]),
+        world=world,
+        rank=rank,
+        show=progress and rank == 0,
+    )
+    with warnings.catch_warnings():
+        # Paddle warns on every batch-norm layer in training mode about a change of its own.
+        warnings.filterwarnings("ignore", message="When training, we now always track global")
+        results = tuple(run.epoch(e, images, labels, val) for e in range(1, plan.epochs + 1))
+    model.eval()
+    return History(results, recipe=plan, world_size=world)
 
-    results: list[EpochResult] = []
-    for epoch in range(1, plan.epochs + 1):
-        model.train()
-        order = order_rng.permutation(len(images))
+
+@dataclass
+class _Run:
+    """The state of one training run, shared by its epochs."""
+
+    plan: Recipe
+    model: nn.Layer
+    network: nn.Layer  # ``model``, or its DataParallel wrapper
+    optimizer: paddle.optimizer.Optimizer
+    schedule: paddle.optimizer.lr.LRScheduler | None
+    order_rng: np.random.Generator
+    augment_rng: np.random.Generator
+    world: int
+    rank: int
+    show: bool
+
+    def epoch(
+        self,
+        epoch: int,
+        images: np.ndarray,
+        labels: np.ndarray,
+        val: MnistDataset | tuple[np.ndarray, np.ndarray] | None,
+    ) -> EpochResult:
+        plan = self.plan
+        self.model.train()
+        order = self.order_rng.permutation(len(images))
         totals = np.zeros(3)  # loss sum, correct, seen (this rank)
         start = time.perf_counter()
-        with ProgressBar(len(images), desc=f"epoch {epoch}/{plan.epochs}", enabled=show) as bar:
+        bar = ProgressBar(len(images), desc=f"epoch {epoch}/{plan.epochs}", enabled=self.show)
+        with bar:
             for first in range(0, len(images), plan.batch_size):
                 batch = order[first : first + plan.batch_size]
-                mine = batch[rank::world]
+                mine = batch[self.rank :: self.world]
                 x = paddle.to_tensor(to_model_input(images[mine]))
                 y = paddle.to_tensor(labels[mine])
                 if plan.augmentation.active:
-                    x = plan.augmentation.apply(x, augment_rng)
-                logits = network(x)
+                    x = plan.augmentation.apply(x, self.augment_rng)
+                logits = self.network(x)
                 loss = nn.functional.cross_entropy(logits, y, label_smoothing=plan.label_smoothing)
                 loss.backward()
-                optimizer.step()
-                optimizer.clear_grad()
-                if schedule is not None:
-                    schedule.step()
-                n = len(mine)
-                totals += (
-                    float(loss) * n,
-                    int((logits.argmax(axis=1) == y).astype("int64").sum()),
-                    n,
-                )
+                self.optimizer.step()
+                self.optimizer.clear_grad()
+                if self.schedule is not None:
+                    self.schedule.step()
+                correct = int((logits.argmax(axis=1) == y).astype("int64").sum())
+                totals += (float(loss) * len(mine), correct, len(mine))
                 bar.update(len(batch), loss=totals[0] / totals[2], acc=totals[1] / totals[2])
         seconds = time.perf_counter() - start
-        if world > 1:
+        if self.world > 1:
             totals = _sum_across_ranks(totals)
-            _average_buffers(model, world)
+            _average_buffers(self.model, self.world)
         val_accuracy = val_loss = None
         if val is not None:
-            report = evaluate(DigitClassifier(model), val)
+            report = evaluate(DigitClassifier(self.model), val)
             val_accuracy, val_loss = report.accuracy, report.loss
-            if show:
+            if self.show:
                 print(
                     f"  val_accuracy {val_accuracy:.4f}  val_loss {val_loss:.4f}", file=sys.stderr
                 )
@@ -205,9 +237,7 @@ def train(
             epoch, totals[0] / totals[2], totals[1] / totals[2], val_accuracy, val_loss, seconds
         )
         logger.debug("%s", result)
-        results.append(result)
-    model.eval()
-    return History(tuple(results), recipe=plan, world_size=world)
+        return result
 
 
 def _parallel_context() -> tuple[int, int]:

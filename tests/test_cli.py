@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -154,4 +153,10 @@ def test_argument_errors_exit_2() -> None:
 def test_parser_is_the_documented_one() -> None:
     parser = build_parser()
     assert parser.prog == "mnistcnn"
-    np.testing.assert_equal(parser.parse_args(["train"]).epochs, 5)
+    defaults = parser.parse_args(["train"])
+    assert (defaults.recipe, defaults.epochs, defaults.procs, defaults.format) == (
+        "tutorial",
+        None,
+        1,
+        "both",
+    )
