@@ -23,7 +23,8 @@ USPS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "usps" / "z
 
 
 def load_usps(path: Path = USPS) -> tuple[list[Image.Image], np.ndarray]:
-    rows = np.loadtxt(gzip.open(path, "rt"))
+    with gzip.open(path, "rt") as text:
+        rows = np.loadtxt(text)
     labels = rows[:, 0].astype(np.int64)
     ink = (rows[:, 1:].reshape(-1, 16, 16) + 1) / 2  # 0 background, 1 ink
     pictures = [Image.fromarray(np.round(255 * (1 - image)).astype(np.uint8)) for image in ink]
