@@ -42,9 +42,8 @@ def main() -> None:
     predicted = classifier.predict(pictures)
     seconds = time.perf_counter() - start
     accuracy = float((predicted == labels).mean())
-    print(
-        f"USPS test: {accuracy:.2%} of {len(labels):,} digits ({seconds * 1000 / len(labels):.2f} ms per digit)"
-    )
+    per_digit = seconds * 1000 / len(labels)
+    print(f"USPS test: {accuracy:.2%} of {len(labels):,} digits ({per_digit:.2f} ms per digit)")
 
 
 if __name__ == "__main__":
