@@ -11,8 +11,19 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from ._errors import MnistCnnError
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._classifier import DigitClassifier
+    from ._data import MnistDataset, Split
+
+
+class WorkerError(MnistCnnError, RuntimeError):
+    """A process of a data-parallel ``mnistcnn train --procs N`` run failed."""
+
 
 _USER_ERRORS = (OSError, ValueError, TypeError)
 
@@ -131,8 +142,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Paddle warns about a C++ compiler cache at import; irrelevant to anyone running this tool.
     warnings.filterwarnings("ignore", message="No ccache found")
-    from ._errors import MnistCnnError
-
     try:
         handler = {
             "train": _train,
@@ -151,18 +160,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _load_split(args: argparse.Namespace, split: str):  # type: ignore[no-untyped-def]
+def _load_split(args: argparse.Namespace, split: Split) -> MnistDataset:
     from ._data import load_data
 
     return load_data(
-        split,  # type: ignore[arg-type]
+        split,
         root=args.data_dir,
         download=not args.no_download,
         progress=sys.stderr.isatty(),
     )
 
 
-def _load_model(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _load_model(args: argparse.Namespace) -> DigitClassifier:
     from ._classifier import DigitClassifier
 
     if args.model is None:
@@ -185,9 +194,13 @@ def _train(args: argparse.Namespace) -> int:
         args.parent_pid = os.getpid()
         # The workers import Paddle before any code of ours runs: silence its noise there too.
         os.environ.setdefault("PYTHONWARNINGS", "ignore:No ccache found")
-        dist.spawn(  # type: ignore[call-arg]
-            _train_process, args=(args,), nprocs=args.procs, backend="gloo"
-        )
+        try:
+            dist.spawn(  # type: ignore[call-arg]
+                _train_process, args=(args,), nprocs=args.procs, backend="gloo"
+            )
+        except Exception as exc:  # spawn re-raises a worker's failure as a bare Exception
+            lines = [line for line in str(exc).splitlines() if line.strip()]
+            raise WorkerError(f"a training process failed: {lines[-1] if lines else exc}") from exc
         return 0
     _train_process(args)
     return 0
@@ -197,6 +210,7 @@ def _train_process(args: argparse.Namespace) -> None:
     """Train, then evaluate and save on rank 0; runs in every process of a data-parallel run."""
     import paddle.distributed as dist
 
+    from ._data import MnistDataset
     from ._evaluation import evaluate
     from ._models import build_model
     from ._recipes import get_recipe
@@ -213,7 +227,7 @@ def _train_process(args: argparse.Namespace) -> None:
     if args.limit is not None:
         if args.limit < 1:
             raise ValueError(f"--limit must be at least 1; got {args.limit}.")
-        data = (train_set.images[: args.limit], train_set.labels[: args.limit])
+        data = MnistDataset(train_set.images[: args.limit], train_set.labels[: args.limit])
     network = build_model(args.model or recipe.architecture, seed=args.seed)
     history = train(
         network,
@@ -230,7 +244,6 @@ def _train_process(args: argparse.Namespace) -> None:
     report = evaluate(network, _load_split(args, "test"))
     paths = save(network, args.output, format=args.format, accuracy=report.accuracy)
     plan = history.recipe
-    assert plan is not None
     print(
         f"test accuracy {report.accuracy:.4f} ({report.accuracy:.2%}), loss {report.loss:.4f}; "
         f"recipe {plan.name}, {plan.epochs} epoch(s) on {history.world_size} process(es): "
@@ -273,8 +286,6 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from ._errors import MnistCnnError
-
     classifier = _load_model(args)
     failures = 0
     for name in args.images:

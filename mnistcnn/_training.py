@@ -63,7 +63,7 @@ class History:
     """What :func:`train` did, epoch by epoch, and with which recipe."""
 
     epochs: tuple[EpochResult, ...]
-    recipe: Recipe | None = None
+    recipe: Recipe
     world_size: int = 1
 
     @property

@@ -101,3 +101,31 @@ def test_cli_procs_switch(tmp_path: Path, mnist_dir: Path) -> None:
     assert DigitClassifier.load(tmp_path / "m").metadata.accuracy == pytest.approx(
         accuracy, abs=1e-4
     )
+
+
+def test_a_failing_worker_is_one_clear_line(tmp_path: Path) -> None:
+    env = {**os.environ, "MNISTCNN_DATA": str(tmp_path / "empty"), "XDG_CACHE_HOME": str(tmp_path)}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mnistcnn",
+            "train",
+            "--recipe",
+            "fast",
+            "--procs",
+            "2",
+            "--no-download",
+            "-o",
+            str(tmp_path / "m"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("mnistcnn train: error: a training process failed:")
+    assert "MNIST train files not found" in result.stderr or "MNISTCNN_DATA" in last
+    assert "Traceback" not in result.stderr
