@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from ._metadata import ModelMetadata
     from ._models import available_models, build_model
     from ._preprocess import to_model_input
+    from ._reading import ReadDigit, Reading
     from ._recipes import Recipe, available_recipes, get_recipe
     from ._saving import save
     from ._training import EpochResult, History, train
@@ -49,6 +50,8 @@ __all__ = [
     "ModelFormatError",
     "ModelMetadata",
     "ModelNotFoundError",
+    "ReadDigit",
+    "Reading",
     "Recipe",
     "__version__",
     "available_models",
@@ -77,6 +80,8 @@ _HOME = {
     "ModelFormatError": "_errors",
     "ModelMetadata": "_metadata",
     "ModelNotFoundError": "_errors",
+    "ReadDigit": "_reading",
+    "Reading": "_reading",
     "Recipe": "_recipes",
     "available_models": "_models",
     "available_recipes": "_recipes",

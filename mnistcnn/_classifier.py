@@ -10,13 +10,15 @@ from typing import Literal
 import numpy as np
 import paddle
 from paddle import nn
+from PIL import Image
 
 from ._backends import Backend, BackendName, DynamicBackend, StaticBackend
 from ._errors import ModelFormatError, ModelNotFoundError
 from ._files import DYNAMIC, STATIC_PARAMS, STATIC_PROGRAMS, ModelFiles, file_sha256, prefix_of
-from ._inputs import Images, count_and_batches
+from ._inputs import Images, Picture, Preprocess, as_mnist, count_and_batches
 from ._metadata import ModelMetadata
 from ._models import available_models, build_model
+from ._reading import Reading, read_digits
 from ._saving import metadata_for
 
 __all__ = ["DigitClassifier"]
@@ -175,21 +177,30 @@ class DigitClassifier:
         """The :class:`paddle.nn.Layer` of a dynamic model; ``None`` for a static one."""
         return self._backend.layer if isinstance(self._backend, DynamicBackend) else None
 
-    def predict_proba(self, images: Images, *, batch_size: int = 64) -> np.ndarray:
+    def predict_proba(
+        self, images: Images, *, batch_size: int = 64, preprocess: Preprocess = "auto"
+    ) -> np.ndarray:
         """Probability of each digit for each image.
 
         Args:
             images: one image or many: arrays shaped (28, 28), (n, 28, 28) or
                 (n, 1, 28, 28) (uint8 in [0, 255] or floats in [0, 1], light ink on black as in
-                MNIST), PIL images or file paths (normalised to MNIST's form), or a list of them.
+                MNIST), PIL images, file paths or picture arrays of other sizes (normalised to
+                MNIST's form), or a list of them.
             batch_size: images per network call; memory stays bounded by it.
+            preprocess: ``"auto"`` takes MNIST-style 28x28 input as it is and normalises
+                everything else (see :meth:`preprocess`); ``"normalize"`` normalises every
+                image; ``"raw"`` takes every image as it is (only made grey and 28x28).
 
         Returns:
             float32 array of shape (n_images, 10) whose rows sum to 1; column ``j`` is the
             probability of digit ``classes_[j]``.
         """
         count, batches = count_and_batches(
-            images, batch_size=batch_size, value_range=self._metadata.value_range
+            images,
+            batch_size=batch_size,
+            value_range=self._metadata.value_range,
+            preprocess=preprocess,
         )
         result = np.empty((count, len(self.classes_)), dtype=np.float32)
         done = 0
@@ -201,19 +212,69 @@ class DigitClassifier:
             done += len(batch)
         return result
 
-    def predict(self, images: Images, *, batch_size: int = 64) -> np.ndarray:
+    def predict(
+        self, images: Images, *, batch_size: int = 64, preprocess: Preprocess = "auto"
+    ) -> np.ndarray:
         """The most probable digit for each image.
 
         Args:
             images: as for :meth:`predict_proba`.
             batch_size: images per network call.
+            preprocess: as for :meth:`predict_proba`.
 
         Returns:
             int64 array of shape (n_images,).
         """
-        probabilities = self.predict_proba(images, batch_size=batch_size)
+        probabilities = self.predict_proba(images, batch_size=batch_size, preprocess=preprocess)
         labels: np.ndarray = self.classes_[probabilities.argmax(axis=1)]
         return labels
+
+    @staticmethod
+    def preprocess(image: Picture, *, preprocess: Preprocess = "auto") -> np.ndarray:
+        """The 28x28 picture the network sees for ``image``, to check why a prediction went wrong.
+
+        A picture of one digit (any size, mode, polarity or lighting) is normalised as MNIST
+        was made: background and noise removed, the ink cropped, fitted into 20x20 with its
+        aspect ratio kept and centred by its centre of mass in 28x28.
+
+        Args:
+            image: a file path, a PIL image, or an array (see :meth:`predict_proba`).
+            preprocess: as for :meth:`predict_proba`.
+
+        Returns:
+            uint8 array of shape (28, 28), light ink on black.
+
+        Raises:
+            ImageError: the picture cannot be read or holds no ink.
+        """
+        unit = as_mnist(image, preprocess)
+        pixels: np.ndarray = np.round(unit * 255).astype(np.uint8)
+        return pixels
+
+    def read_digits(
+        self,
+        image: str | os.PathLike[str] | Image.Image | np.ndarray,
+        *,
+        min_confidence: float = 0.5,
+    ) -> Reading:
+        """Read a number written as several digits (a postal code, say), left to right.
+
+        Digits broken into pieces, touching digits, specks, dots and dashes, slant and an
+        uneven baseline are handled. A digit read with a probability below ``min_confidence``
+        is shown as ``?`` in ``text`` (its best guess stays in ``digits``).
+
+        Args:
+            image: a file path, a PIL image, or a picture array.
+            min_confidence: the probability a digit needs to count as read.
+
+        Returns:
+            A :class:`Reading`: ``text`` such as ``"100084"`` and, per digit, label,
+            probability and bounding box.
+
+        Raises:
+            ImageError: the picture cannot be read, or holds no ink.
+        """
+        return read_digits(self, image, min_confidence=min_confidence)
 
     def __repr__(self) -> str:
         source = f", source={str(self._source)!r}" if self._source else ""

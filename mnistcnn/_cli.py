@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import sys
@@ -103,12 +104,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser(
         "predict",
-        help="recognise the digit in image files",
-        description="Print the recognised digit and its probability for each image file.",
+        help="recognise the digit (or the number) in image files",
+        description="Print the recognised digit and its probability for each picture (a "
+        "photo, a scan, a drawing; any size). With --digits, read a whole number such as a "
+        "postal code. A file that cannot be read is reported and the others still processed.",
     )
-    predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    predict.add_argument(
+        "images", nargs="+", metavar="IMAGE", help="image files, directories, or glob patterns"
+    )
     model_options(predict, positional=False)
     predict.add_argument("--json", action="store_true", help="one JSON object per line")
+    predict.add_argument(
+        "--digits", action="store_true", help="read every digit of a number, left to right"
+    )
+    predict.add_argument(
+        "--min-confidence",
+        type=float,
+        default=0.5,
+        metavar="P",
+        help="with --digits: show a digit read with less than P as '?' (default: 0.5)",
+    )
+    predict.add_argument(
+        "--preprocess",
+        choices=("auto", "normalize", "raw"),
+        default="auto",
+        help="auto (default): normalise pictures to MNIST's form unless already MNIST-like",
+    )
+    predict.add_argument(
+        "--show",
+        metavar="DIR",
+        help="save the 28x28 image the model sees for each file in DIR (as NAME_28x28.png)",
+    )
 
     export = commands.add_parser(
         "export",
@@ -285,32 +311,81 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+
+
+def _expand(patterns: Sequence[str]) -> list[str]:
+    """Files named, files of named directories (sorted), and matches of glob patterns."""
+    names: list[str] = []
+    for pattern in patterns:
+        path = Path(pattern)
+        if path.is_dir():
+            names += sorted(
+                str(p) for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            )
+        elif not path.exists() and any(c in pattern for c in "*?["):
+            names += sorted(glob.glob(pattern)) or [pattern]
+        else:
+            names.append(pattern)
+    return names
+
+
 def _predict(args: argparse.Namespace) -> int:
+    from PIL import Image
+
     classifier = _load_model(args)
+    names = _expand(args.images)
+    show = Path(args.show) if args.show else None
+    if show is not None:
+        show.mkdir(parents=True, exist_ok=True)
     failures = 0
-    for name in args.images:
+    for name in names:
         try:
-            probabilities = classifier.predict_proba([name])[0]
+            if args.digits:
+                reading = classifier.read_digits(name, min_confidence=args.min_confidence)
+                row: dict[str, object] = {
+                    "file": name,
+                    "text": reading.text,
+                    "confident": reading.confident,
+                    "digits": [
+                        {
+                            "label": d.label,
+                            "probability": round(d.probability, 6),
+                            "box": list(d.box),
+                            "confident": d.confident,
+                        }
+                        for d in reading.digits
+                    ],
+                }
+                lowest = min((d.probability for d in reading.digits), default=0.0)
+                line = (
+                    f"{name}: {reading.text} ({len(reading.digits)} digits, lowest p={lowest:.3f})"
+                )
+            else:
+                pixels = classifier.preprocess(name, preprocess=args.preprocess)
+                probabilities = classifier.predict_proba(pixels, preprocess="raw")[0]
+                label = int(classifier.classes_[int(probabilities.argmax())])
+                row = {
+                    "file": name,
+                    "label": label,
+                    "probability": round(float(probabilities.max()), 6),
+                    "probabilities": [round(float(p), 6) for p in probabilities],
+                }
+                line = f"{name}: {label} (p={probabilities.max():.3f})"
+                if show is not None:
+                    target = show / f"{Path(name).stem}_28x28.png"
+                    big = Image.fromarray(pixels).resize((224, 224), Image.Resampling.NEAREST)
+                    tmp = target.with_name(f".{target.name}.tmp")
+                    big.save(tmp, format="PNG")
+                    os.replace(tmp, target)
         except (MnistCnnError, *_USER_ERRORS) as exc:
             failures += 1
+            message = str(exc) if name in str(exc) else f"{name}: {exc}"
             if args.json:
-                print(json.dumps({"file": name, "error": str(exc)}))
-            print(f"mnistcnn predict: error: {exc}", file=sys.stderr)
+                print(json.dumps({"file": name, "error": message}))
+            print(f"mnistcnn predict: error: {message}", file=sys.stderr)
             continue
-        label = int(probabilities.argmax())
-        if args.json:
-            print(
-                json.dumps(
-                    {
-                        "file": name,
-                        "label": label,
-                        "probability": round(float(probabilities[label]), 6),
-                        "probabilities": [round(float(p), 6) for p in probabilities],
-                    }
-                )
-            )
-        else:
-            print(f"{name}: {label} (p={probabilities[label]:.3f})")
+        print(json.dumps(row) if args.json else line)
     return 1 if failures else 0
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from typing import TypeAlias
+from typing import Literal, TypeAlias
 
 import numpy as np
 from PIL import Image
@@ -16,24 +16,32 @@ from ._preprocess import IMAGE_SIZE, to_model_input
 Picture: TypeAlias = str | os.PathLike[str] | Image.Image | np.ndarray
 Images: TypeAlias = Picture | Sequence[Picture]
 """One image or many: arrays shaped (28, 28), (n, 28, 28) or (n, 1, 28, 28) (uint8 in
-[0, 255] or floats in [0, 1], light ink on black, as in MNIST), PIL images, or file paths."""
+[0, 255] or floats in [0, 1], light ink on black, as in MNIST), PIL images, file paths, or
+picture arrays of any other size."""
+
+Preprocess = Literal["auto", "normalize", "raw"]
+PREPROCESS_CHOICES: tuple[Preprocess, ...] = ("auto", "normalize", "raw")
 
 
 def _is_single(item: object) -> bool:
     return isinstance(item, (str, os.PathLike, Image.Image))
 
 
-def _is_single_picture_array(images: object) -> bool:
-    """A grey (H, W) or colour (H, W, 3|4) picture array that is not already MNIST's 28x28."""
-    if not isinstance(images, np.ndarray):
-        return False
-    grey = images.ndim == 2 and images.shape != (IMAGE_SIZE, IMAGE_SIZE)
-    colour = images.ndim == 3 and images.shape[-1] in (3, 4) and images.shape[1:] != (28, 28)
-    return grey or colour
+def _is_mnist_array(array: np.ndarray) -> bool:
+    """Shaped like MNIST input: (28, 28), (n, 28, 28) or (n, 1, 28, 28)."""
+    return (
+        array.shape[-2:] == (IMAGE_SIZE, IMAGE_SIZE)
+        and array.ndim in (2, 3, 4)
+        and (array.ndim != 4 or array.shape[1] == 1)
+    )
 
 
 def count_and_batches(
-    images: Images, *, batch_size: int, value_range: tuple[float, float]
+    images: Images,
+    *,
+    batch_size: int,
+    value_range: tuple[float, float],
+    preprocess: Preprocess = "auto",
 ) -> tuple[int, Iterator[np.ndarray]]:
     """How many images ``images`` holds, and an iterator of float32 (b, 1, 28, 28) batches.
 
@@ -42,27 +50,38 @@ def count_and_batches(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1; got {batch_size}.")
-    if _is_single(images) or _is_single_picture_array(images):
+    if preprocess not in PREPROCESS_CHOICES:
+        raise ValueError(
+            f"preprocess must be one of {list(PREPROCESS_CHOICES)}; got {preprocess!r}."
+        )
+    if _is_single(images):
         items: Sequence[Picture] = [images]  # type: ignore[list-item]
     elif isinstance(images, np.ndarray) or hasattr(images, "__array__"):
         array = np.asarray(images)
-        if array.ndim == 2:
-            array = array[None]
-        if (
-            array.ndim not in (3, 4)
-            or array.shape[-2:] != (IMAGE_SIZE, IMAGE_SIZE)
-            or (array.ndim == 4 and array.shape[1] != 1)
-        ):
-            raise ImageError(
-                f"expected images shaped (28, 28), (n, 28, 28) or (n, 1, 28, 28); "
-                f"got an array of shape {array.shape}."
-            )
+        if not _is_mnist_array(array):
+            if array.ndim in (2, 3):  # one picture of another size, grey or colour
+                items = [array]
+            else:
+                raise ImageError(
+                    "expected images shaped (28, 28), (n, 28, 28) or (n, 1, 28, 28), or one "
+                    f"picture shaped (H, W) or (H, W, 3); got an array of shape {array.shape}."
+                )
+        elif preprocess == "normalize":
+            items = list(array.reshape(-1, IMAGE_SIZE, IMAGE_SIZE))
+        else:
+            stack = array[None] if array.ndim == 2 else array
 
-        def array_batches() -> Iterator[np.ndarray]:
-            for start in range(0, len(array), batch_size):
-                yield to_model_input(array[start : start + batch_size], value_range=value_range)
+            def array_batches() -> Iterator[np.ndarray]:
+                for start in range(0, len(stack), batch_size):
+                    unit = to_model_input(stack[start : start + batch_size])
+                    if preprocess == "auto":
+                        # A 28x28 picture that is not MNIST-like (dark ink on white, say) is
+                        # normalised; MNIST-style ones pass untouched.
+                        for i in np.flatnonzero(~mnist_like(unit)):
+                            unit[i, 0] = as_mnist(_to_uint8(unit[i, 0]), "normalize")
+                    yield _scale(unit, value_range)
 
-        return len(array), array_batches()
+            return len(stack), array_batches()
     elif isinstance(images, Sequence):
         items = images
     else:
@@ -73,29 +92,47 @@ def count_and_batches(
 
     def item_batches() -> Iterator[np.ndarray]:
         for start in range(0, len(items), batch_size):
-            chunk = [_one(item) for item in items[start : start + batch_size]]
-            yield to_model_input(np.stack(chunk), value_range=value_range)
+            chunk = [as_mnist(item, preprocess) for item in items[start : start + batch_size]]
+            yield _scale(to_model_input(np.stack(chunk)), value_range)
 
     return len(items), item_batches()
 
 
-def _one(item: Picture) -> np.ndarray:
-    """One image as (28, 28) floats in [0, 1]."""
-    if isinstance(item, np.ndarray) and item.shape in ((IMAGE_SIZE, IMAGE_SIZE), (1, 28, 28)):
-        image: np.ndarray = to_model_input(item)[0, 0]
-        return image
-    if isinstance(item, np.ndarray):
-        if item.ndim not in (2, 3):
-            raise ImageError(f"an image array must be 2-D (or 3-D colour); got {item.shape}.")
-        item = Image.fromarray(item if item.dtype == np.uint8 else _to_uint8(item))
-    if not _is_single(item):
+def as_mnist(item: Picture, preprocess: Preprocess = "auto") -> np.ndarray:
+    """One image as MNIST-style (28, 28) floats in [0, 1] (light ink on black)."""
+    if isinstance(item, np.ndarray) and _is_mnist_array(item) and item.size == IMAGE_SIZE**2:
+        unit = to_model_input(item)
+        if preprocess == "raw" or (preprocess == "auto" and mnist_like(unit)[0]):
+            plain: np.ndarray = unit[0, 0]
+            return plain
+        item = _to_uint8(unit[0, 0])
+    elif not (_is_single(item) or isinstance(item, np.ndarray)):
         raise ImageError(f"cannot read an image from {type(item).__name__}.")
-    normalised: np.ndarray = to_model_input(picture_to_array(item))[0, 0]
-    return normalised
+    normalise = {"auto": None, "normalize": True, "raw": False}[preprocess]
+    pixels = picture_to_array(item, normalise=normalise)
+    result: np.ndarray = pixels.astype(np.float32) / np.float32(255)
+    return result
 
 
-def _to_uint8(array: np.ndarray) -> np.ndarray:
-    values = array.astype(np.float64)
-    if values.max() <= 1.0:
-        values = values * 255
-    return np.clip(np.round(values), 0, 255).astype(np.uint8)
+def mnist_like(unit: np.ndarray) -> np.ndarray:
+    """Per image of a (n, 1, 28, 28) batch in [0, 1]: a dark background (median of the outer
+    ring of pixels below 0.25), as in MNIST, rather than dark ink on a light one."""
+    n = len(unit)
+    ring = np.concatenate(
+        [unit[:, 0, 0], unit[:, 0, -1], unit[:, 0, 1:-1, 0], unit[:, 0, 1:-1, -1]], axis=1
+    ).reshape(n, -1)
+    result: np.ndarray = np.median(ring, axis=1) < 0.25
+    return result
+
+
+def _scale(unit: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
+    low, high = value_range
+    if (low, high) == (0.0, 1.0):
+        return unit
+    result: np.ndarray = unit * np.float32(high - low) + np.float32(low)
+    return result
+
+
+def _to_uint8(unit: np.ndarray) -> np.ndarray:
+    result: np.ndarray = np.round(unit * 255).astype(np.uint8)
+    return result
