@@ -228,24 +228,24 @@ class _Judge:
 
 def _attach_fragments(groups: list[_Group]) -> list[_Group]:
     """Join a fragment (a piece much smaller and shorter than a digit, such as the arm of a 4
-    whose crossbar broke) to its nearest neighbour, if that is close and the union no wider
-    than a digit."""
+    whose crossbar broke, the detached bar of a 5) to its nearest neighbour, if that is close
+    and the union not much wider than a digit is high."""
     while len(groups) > 1:
         height, area = _reference(groups)
         best: tuple[float, _Group, _Group] | None = None
         for piece in groups:
-            if piece.area >= 0.45 * area or piece.height >= 0.8 * height:
+            flat = piece.height < 0.5 * height  # a bar or a dash
+            small = piece.area < 0.45 * area and piece.height < 0.8 * height
+            if not (flat or small):
                 continue
+            # A bar joins only what it lies over or under; a dash between digits stays apart.
+            reach = 0.0 if flat else 0.25 * height
             for other in groups:
                 if other is piece:
                     continue
                 gap = max(other.left - piece.right, piece.left - other.right)
                 union = max(piece.right, other.right) - min(piece.left, other.left)
-                if (
-                    gap <= 0.25 * height
-                    and union <= 1.0 * height
-                    and (best is None or gap < best[0])
-                ):
+                if gap <= reach and union <= 1.5 * height and (best is None or gap < best[0]):
                     best = (gap, piece, other)
         if best is None:
             break
@@ -259,7 +259,9 @@ def _reference(groups: list[_Group]) -> tuple[float, float]:
     """Typical digit height and area: medians over the groups of substantial size."""
     largest = max(g.area for g in groups)
     big = [g for g in groups if g.area >= 0.25 * largest]
-    return float(np.median([g.height for g in big])), float(np.median([g.area for g in big]))
+    tallest = max(g.height for g in big)
+    digits = [g for g in big if g.height >= 0.6 * tallest]  # not bars, dashes or fragments
+    return float(np.median([g.height for g in digits])), float(np.median([g.area for g in digits]))
 
 
 def _drop_specks(groups: list[_Group]) -> list[_Group]:

@@ -57,8 +57,8 @@ _RECIPES: dict[str, Recipe] = {
             name="fast",
             architecture="fast",
             epochs=2,
-            batch_size=128,
-            learning_rate=0.02,
+            batch_size=256,
+            learning_rate=0.03,
             schedule="onecycle",
             description="A network with a tenth of the tutorial's FLOPs (batch norm, pooling "
             "before the activation) and a one-cycle schedule: 99.0% or more in well under a "

@@ -154,7 +154,7 @@ def test_one_bad_file_in_a_batch_names_itself(
 ) -> None:
     Image.fromarray(digits[0][0]).save(tmp_path / "good.png")
     (tmp_path / "bad.png").write_bytes(b"nope")
-    with pytest.raises(ImageError, match="bad.png"):
+    with pytest.raises(ImageError, match=r"bad\.png"):
         model.predict([tmp_path / "good.png", tmp_path / "bad.png"])
 
 
