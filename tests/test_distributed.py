@@ -82,6 +82,8 @@ def test_cli_procs_switch(tmp_path: Path, mnist_dir: Path) -> None:
             "1",
             "--limit",
             "6000",
+            "--batch-size",
+            "64",
             "--seed",
             "0",
             "-q",

@@ -51,11 +51,14 @@ def test_fast_recipe_learns_quickly(train_set: MnistDataset, test_set: MnistData
         (train_set.images[:12_000], train_set.labels[:12_000]),
         recipe="fast",
         epochs=1,
+        batch_size=64,
         seed=0,
         progress=False,
     )
-    assert (
-        history.recipe is not None and history.recipe.name == "fast" and history.recipe.epochs == 1
+    assert (history.recipe.name, history.recipe.epochs, history.recipe.batch_size) == (
+        "fast",
+        1,
+        64,
     )
     accuracy = (DigitClassifier(net).predict(test_set.images) == test_set.labels).mean()
     assert accuracy >= 0.96, accuracy
