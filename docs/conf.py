@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import socket
+import sys
 import urllib.parse
+from pathlib import Path
 
 import mnistcnn
+
+sys.path.insert(0, str(Path(__file__).parent / "_ext"))
 
 project = "mnistcnn"
 author = "The mnistcnn developers"
@@ -19,6 +23,7 @@ extensions = [
     "sphinx.ext.intersphinx",
     "sphinx.ext.doctest",
     "sphinx_autodoc_typehints",
+    "cli_reference",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build"]

@@ -17,8 +17,10 @@ reliable only on input made the same way, so every picture is normalised like th
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -287,21 +289,33 @@ def picture_to_array(
     Raises:
         ImageError: the picture cannot be read, or holds no ink.
     """
-    gray = grayscale(open_picture(_as_image(source)))
-    if normalise is False or (normalise is None and looks_like_mnist(gray)):
-        if gray.shape != (IMAGE_SIZE, IMAGE_SIZE):
-            resized = Image.fromarray(gray, mode="F").resize(
-                (IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BOX
-            )
-            gray = np.asarray(resized, dtype=np.float32)
-        raw: np.ndarray = np.round(np.clip(gray, 0, 1) * 255).astype(np.uint8)
-        return raw
-    ink = ink_map(shrink(gray)[0])
-    labels, blobs = ink_blobs(ink)
-    return to_mnist(ink, labels, digit_pieces(blobs))
+    with naming(source):
+        gray = grayscale(open_picture(as_image(source)))
+        if normalise is False or (normalise is None and looks_like_mnist(gray)):
+            if gray.shape != (IMAGE_SIZE, IMAGE_SIZE):
+                resized = Image.fromarray(gray, mode="F").resize(
+                    (IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BOX
+                )
+                gray = np.asarray(resized, dtype=np.float32)
+            raw: np.ndarray = np.round(np.clip(gray, 0, 1) * 255).astype(np.uint8)
+            return raw
+        ink = ink_map(shrink(gray)[0])
+        labels, blobs = ink_blobs(ink)
+        return to_mnist(ink, labels, digit_pieces(blobs))
 
 
-def _as_image(
+@contextlib.contextmanager
+def naming(source: object) -> Iterator[None]:
+    """Prefix an :class:`ImageError` raised inside with the file it is about, if not yet named."""
+    try:
+        yield
+    except ImageError as exc:
+        if isinstance(source, (str, os.PathLike)) and os.fspath(source) not in str(exc):
+            raise ImageError(f"{os.fspath(source)}: {exc}") from exc
+        raise
+
+
+def as_image(
     source: str | os.PathLike[str] | Image.Image | np.ndarray,
 ) -> str | os.PathLike[str] | Image.Image:
     if not isinstance(source, np.ndarray):

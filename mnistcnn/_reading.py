@@ -18,7 +18,17 @@ import numpy as np
 from PIL import Image
 
 from ._errors import ImageError
-from ._pictures import Blob, fit_and_centre, grayscale, ink_blobs, ink_map, open_picture, shrink
+from ._pictures import (
+    Blob,
+    as_image,
+    fit_and_centre,
+    grayscale,
+    ink_blobs,
+    ink_map,
+    naming,
+    open_picture,
+    shrink,
+)
 
 if TYPE_CHECKING:
     from ._classifier import DigitClassifier
@@ -105,12 +115,11 @@ def read_digits(
     """Read every digit in ``image``, left to right. See :meth:`DigitClassifier.read_digits`."""
     if not 0.0 <= min_confidence <= 1.0:
         raise ValueError(f"min_confidence must be in [0, 1]; got {min_confidence}.")
-    from ._pictures import _as_image
-
-    gray = grayscale(open_picture(_as_image(image)))
-    small, scale = shrink(gray)
-    ink = ink_map(small)
-    labels, blobs = ink_blobs(ink)
+    with naming(image):
+        gray = grayscale(open_picture(as_image(image)))
+        small, scale = shrink(gray)
+        ink = ink_map(small)
+        labels, blobs = ink_blobs(ink)
     groups = _drop_specks(_attach_fragments([_Group.of(b) for b in blobs]))
     if not groups:
         raise ImageError("no digit found in the picture.")
