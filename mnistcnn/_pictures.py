@@ -69,6 +69,10 @@ def open_picture(
                     f"{label}: {image.width}x{image.height} pixels is over the limit of "
                     f"{MAX_PIXELS:,}; scale the picture down first."
                 )
+            if image.format == "JPEG" and max(image.size) >= 2 * WORKING_SIZE:
+                # Decode at a fraction of the size (1/2 to 1/8): a phone photo loads ~10x faster.
+                scale = max(image.size) // WORKING_SIZE
+                image.draft(image.mode, (image.width // scale, image.height // scale))
             image.load()  # reads the pixels and closes the file
         except OSError as exc:
             image.close()
@@ -89,7 +93,17 @@ def open_picture(
 
 
 def grayscale(image: Image.Image) -> np.ndarray:
-    """Luminance in [0, 1] as float32; transparency composited onto the colour opposite the ink."""
+    """Luminance in [0, 1] as float32; transparency composited onto the colour opposite the ink.
+
+    Pictures much larger than :data:`WORKING_SIZE` are first reduced by an integer factor
+    (a box filter on the 8-bit pixels), which is where a phone photo's time would go.
+    """
+    factor = max(image.size) // WORKING_SIZE
+    if factor >= 2:
+        try:
+            image = image.reduce(factor)
+        except ValueError:  # modes reduce() does not take, such as "P" and "1"
+            image = image.convert("RGBA" if "transparency" in image.info else "L").reduce(factor)
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         values = np.asarray(image, dtype=np.float32)
         low, high = float(values.min()), float(values.max())
@@ -137,12 +151,14 @@ def ink_map(gray: np.ndarray) -> np.ndarray:
     inverted = float(np.median(border)) > 0.5
     ink = 1.0 - gray if inverted else gray.copy()
     height, width = ink.shape
-    if min(height, width) >= 16:
+    if min(height, width) >= 64:
         ink = ink - _background(ink)
+    else:  # too small for the lighting to vary across it: one level for the whole picture
+        ink = ink - np.float32(np.percentile(ink, 20))
     np.clip(ink, 0.0, None, out=ink)
     if min(height, width) >= 24:
         ink = ndimage.gaussian_filter(ink, sigma=min(height, width) / 400 + 0.5, truncate=2.0)
-    peak = float(np.percentile(ink, 99.9)) if ink.size > 1000 else float(ink.max())
+    peak = float(ink.max())  # after smoothing, so a lone noisy pixel does not set the scale
     if peak < _MIN_CONTRAST:
         raise ImageError("the picture holds no ink: it is blank, or has almost no contrast.")
     result: np.ndarray = np.clip(ink / peak, 0.0, 1.0)

@@ -25,12 +25,16 @@ def load_usps() -> tuple[np.ndarray, np.ndarray]:
 
 
 def photo_of(
-    digit: np.ndarray, rng: np.random.Generator, *, size: tuple[int, int] = (320, 240)
+    digit: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    size: tuple[int, int] = (320, 240),
+    glyph_sizes: tuple[int, int] = (70, 140),
 ) -> Image.Image:
     """A digit written in dark ink on paper, photographed off-centre: uneven lighting, a grey
     paper tone, sensor noise and JPEG compression, as an RGB image."""
     width, height = size
-    glyph_size = int(rng.integers(70, 140))
+    glyph_size = int(rng.integers(*glyph_sizes))
     glyph = (
         np.asarray(
             Image.fromarray(digit).resize((glyph_size, glyph_size), Image.Resampling.BICUBIC),

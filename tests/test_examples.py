@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
+
+from mnistcnn import MnistDataset
+
 from .conftest import run_python
+from .pictures import load_usps, number_picture, photo_of
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
@@ -23,3 +30,60 @@ def test_quickstart(tmp_path: Path) -> None:
     assert truth.split(":")[1].strip() == "[7, 2, 1, 0, 4, 1, 4, 9, 5, 9]"
     assert (tmp_path / "m.json").is_file() and (tmp_path / "m.pdparams").is_file()
     assert f"static model test accuracy: {lines[0].split('test accuracy ')[1]}" in result.stdout
+
+
+def test_train_and_export(tmp_path: Path) -> None:
+    result = run_python(
+        EXAMPLES / "train_and_export.py",
+        "--recipe",
+        "tutorial",
+        "--epochs",
+        "1",
+        "--limit",
+        "3000",
+        "--output",
+        tmp_path / "model",
+    )
+    assert result.stdout.startswith("recipe tutorial: ")
+    accuracy = float(result.stdout.split("test accuracy ")[1].split("%")[0]) / 100
+    assert accuracy >= 0.85  # one epoch on 3,000 images
+    assert (tmp_path / "model.json").is_file() and (tmp_path / "model.pdparams").is_file()
+
+
+def test_static_inference(saved_model: Path) -> None:
+    result = run_python(EXAMPLES / "static_inference.py", saved_model)
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[-1] == lines[1].split()[-1]  # same accuracy both ways
+    assert float(lines[2].split()[-1]) < 1e-5
+
+
+def test_recognise_photo(tmp_path: Path, test_set: MnistDataset) -> None:
+    photo = photo_of(test_set.images[0], np.random.default_rng(0))
+    photo.save(tmp_path / "seven.jpg")
+    (tmp_path / "notes.txt").write_text("not a picture")
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(EXAMPLES / "recognise_photo.py"),
+            str(tmp_path / "seven.jpg"),
+            str(tmp_path / "notes.txt"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1  # the text file is skipped and reported
+    assert f"{tmp_path / 'seven.jpg'}: 7 (p=" in result.stdout
+    assert "skipped:" in result.stdout and (tmp_path / "seven_seen.png").is_file()
+
+
+def test_read_postal_code(tmp_path: Path) -> None:
+    ink, labels = load_usps()
+    picture = number_picture([ink[i] for i in range(5)], np.random.default_rng(0))
+    picture.save(tmp_path / "code.png")
+    result = run_python(
+        EXAMPLES / "read_postal_code.py", tmp_path / "code.png", "--min-confidence", "0"
+    )
+    truth = "".join(str(label) for label in labels[:5])
+    assert result.stdout.splitlines()[0] == f"read: {truth}"
+    assert len(result.stdout.splitlines()) == 6
