@@ -115,13 +115,11 @@ def as_mnist(item: Picture, preprocess: Preprocess = "auto") -> np.ndarray:
 
 
 def mnist_like(unit: np.ndarray) -> np.ndarray:
-    """Per image of a (n, 1, 28, 28) batch in [0, 1]: a dark background (median of the outer
-    ring of pixels below 0.25), as in MNIST, rather than dark ink on a light one."""
-    n = len(unit)
-    ring = np.concatenate(
-        [unit[:, 0, 0], unit[:, 0, -1], unit[:, 0, 1:-1, 0], unit[:, 0, 1:-1, -1]], axis=1
-    ).reshape(n, -1)
-    result: np.ndarray = np.median(ring, axis=1) < 0.25
+    """Per image of a (n, 1, 28, 28) batch in [0, 1]: a dark outer ring of pixels (mean below
+    0.3; at most 0.034 on all 70,000 MNIST digits), rather than dark ink on a light ground."""
+    plane = unit[:, 0]
+    ring = plane[:, [0, -1], :].sum(axis=(1, 2)) + plane[:, 1:-1, [0, -1]].sum(axis=(1, 2))
+    result: np.ndarray = ring < 0.3 * (4 * IMAGE_SIZE - 4)
     return result
 
 
