@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import Literal
@@ -17,13 +16,10 @@ from ._errors import ModelFormatError, ModelNotFoundError
 from ._files import DYNAMIC, STATIC_PARAMS, STATIC_PROGRAMS, ModelFiles, file_sha256, prefix_of
 from ._inputs import Images, Picture, Preprocess, as_mnist, count_and_batches
 from ._metadata import ModelMetadata
-from ._models import available_models, build_model
+from ._models import available_models, build_model, metadata_for
 from ._reading import Reading, read_digits
-from ._saving import metadata_for
 
 __all__ = ["DigitClassifier"]
-
-logger = logging.getLogger(__name__)
 
 _BACKENDS: tuple[BackendName, ...] = ("dynamic", "static")
 

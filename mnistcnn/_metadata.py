@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from ._errors import ModelFormatError
 from ._preprocess import DEFAULT_VALUE_RANGE
@@ -126,9 +126,3 @@ def current_versions() -> dict[str, str]:
 
     # paddle.__version__ rather than the distribution's: it is the same for paddlepaddle-gpu.
     return {"mnistcnn": __version__, "paddle": str(getattr(paddle, "__version__", "unknown"))}
-
-
-def as_dict(metadata: ModelMetadata) -> dict[str, Any]:
-    """The metadata as the JSON document it is saved as."""
-    result: dict[str, Any] = json.loads(metadata.to_json())
-    return result

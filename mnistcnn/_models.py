@@ -11,6 +11,8 @@ from collections.abc import Callable
 import paddle
 from paddle import nn
 
+from ._metadata import ModelMetadata
+
 __all__ = ["available_models", "build_model"]
 
 _ARCHITECTURE_ATTR = "_mnistcnn_architecture"
@@ -137,3 +139,11 @@ def architecture_of(model: nn.Layer) -> str | None:
 def ends_with_softmax(model: nn.Layer) -> bool:
     """Whether ``model`` is a ``Sequential`` whose last layer is ``Softmax`` (the tutorial's)."""
     return isinstance(model, nn.Sequential) and len(model) > 0 and isinstance(model[-1], nn.Softmax)
+
+
+def metadata_for(layer: nn.Layer) -> ModelMetadata:
+    """Metadata for an in-memory network: registry name and output kind from its layers."""
+    return ModelMetadata(
+        architecture=architecture_of(layer),
+        output="probabilities" if ends_with_softmax(layer) else "logits",
+    )

@@ -15,7 +15,7 @@ from paddle import nn
 
 from ._files import DYNAMIC, file_sha256, prefix_of, with_suffix
 from ._metadata import META_SUFFIX, ModelMetadata, current_versions
-from ._models import architecture_of, ends_with_softmax
+from ._models import metadata_for
 from ._preprocess import INPUT_SHAPE
 
 if TYPE_CHECKING:
@@ -115,14 +115,6 @@ def _layer_and_metadata(model: nn.Layer | DigitClassifier) -> tuple[nn.Layer, Mo
             "files as they are."
         )
     return layer, model.metadata
-
-
-def metadata_for(layer: nn.Layer) -> ModelMetadata:
-    """Metadata for an in-memory network: registry name and output kind from its layers."""
-    return ModelMetadata(
-        architecture=architecture_of(layer),
-        output="probabilities" if ends_with_softmax(layer) else "logits",
-    )
 
 
 def _export_static(layer: nn.Layer, prefix: Path) -> None:
