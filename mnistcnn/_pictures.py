@@ -201,8 +201,25 @@ def otsu_threshold(values: np.ndarray) -> float:
     return float(centres[int(np.argmax(w0 * w1 * (mean0 - mean1) ** 2))])
 
 
+class Box:
+    """Height and width of anything with ``top``, ``left``, ``bottom``, ``right`` (exclusive)."""
+
+    top: int
+    left: int
+    bottom: int
+    right: int
+
+    @property
+    def height(self) -> int:
+        return self.bottom - self.top
+
+    @property
+    def width(self) -> int:
+        return self.right - self.left
+
+
 @dataclass(frozen=True)
-class Blob:
+class Blob(Box):
     """One connected piece of ink: its bounding box (top, left, bottom, right; exclusive ends),
     its area in pixels and its label in the component image."""
 
@@ -212,14 +229,6 @@ class Blob:
     right: int
     area: int
     label: int
-
-    @property
-    def height(self) -> int:
-        return self.bottom - self.top
-
-    @property
-    def width(self) -> int:
-        return self.right - self.left
 
 
 def ink_blobs(ink: np.ndarray) -> tuple[np.ndarray, list[Blob]]:

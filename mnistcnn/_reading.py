@@ -20,6 +20,7 @@ from PIL import Image
 from ._errors import ImageError
 from ._pictures import (
     Blob,
+    Box,
     as_image,
     fit_and_centre,
     grayscale,
@@ -79,7 +80,7 @@ class Reading:
 
 
 @dataclass
-class _Group:
+class _Group(Box):
     top: int
     left: int
     bottom: int
@@ -96,14 +97,6 @@ class _Group:
         self.bottom, self.right = max(self.bottom, other.bottom), max(self.right, other.right)
         self.area += other.area
         self.labels += other.labels
-
-    @property
-    def height(self) -> int:
-        return self.bottom - self.top
-
-    @property
-    def width(self) -> int:
-        return self.right - self.left
 
 
 def read_digits(
