@@ -1,0 +1,50 @@
+"""The wheel holds the package, its typing marker and the shipped weights, and nothing else."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q", "-w", str(out)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    (built,) = out.glob("mnistcnn-*.whl")
+    return built
+
+
+def test_wheel_contents(wheel: Path) -> None:
+    from mnistcnn import __version__
+
+    assert wheel.name == f"mnistcnn-{__version__}-py3-none-any.whl"
+    names = zipfile.ZipFile(wheel).namelist()
+    package = {n for n in names if n.startswith("mnistcnn/")}
+    assert "mnistcnn/py.typed" in package and "mnistcnn/__init__.py" in package
+    for suffix in (".json", ".pdiparams", ".pdparams", "_meta.json"):
+        assert f"mnistcnn/weights/mnistcnn_best{suffix}" in package
+    outside = {n.split("/")[0] for n in names} - {"mnistcnn", f"mnistcnn-{__version__}.dist-info"}
+    assert outside == set()  # no tests, docs, examples, benchmarks
+    assert not [n for n in names if "__pycache__" in n or n.endswith((".pyc", ".orig", ".tmp"))]
+
+
+def test_wheel_metadata(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        info = next(n for n in archive.namelist() if n.endswith("dist-info/METADATA"))
+        metadata = archive.read(info).decode()
+        entry_points = archive.read(info.replace("METADATA", "entry_points.txt")).decode()
+    for requirement in ("paddlepaddle>=3.0", "numpy>=1.24", "pillow>=10.0", "scipy>=1.10"):
+        assert f"Requires-Dist: {requirement}" in metadata
+    assert "Classifier: Typing :: Typed" in metadata
+    assert "mnistcnn = mnistcnn._cli:main" in entry_points
