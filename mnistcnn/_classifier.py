@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -15,7 +16,7 @@ from ._backends import Backend, BackendName, DynamicBackend, StaticBackend
 from ._errors import ModelFormatError, ModelNotFoundError
 from ._files import DYNAMIC, STATIC_PARAMS, STATIC_PROGRAMS, ModelFiles, file_sha256, prefix_of
 from ._inputs import Images, Picture, Preprocess, as_mnist, count_and_batches
-from ._metadata import ModelMetadata
+from ._metadata import ModelMetadata, current_versions
 from ._models import available_models, build_model, metadata_for
 from ._reading import Reading, read_digits
 
@@ -111,9 +112,25 @@ class DigitClassifier:
         if chosen == "static" and program is not None and params is not None:
             if metadata is not None:
                 _check_digests(metadata, files.prefix, (program, params))
-            static = StaticBackend(program, params, num_threads=num_threads)
-            metadata = metadata or ModelMetadata(architecture=None, output=_probe_output(static))
-            return cls._from_backend(static, metadata, program)
+            try:
+                static = StaticBackend(program, params, num_threads=num_threads)
+            except (ValueError, RuntimeError, OSError) as exc:  # Paddle's errors when it cannot
+                written_by = metadata.versions.get("paddle", "?") if metadata else "?"
+                running = current_versions()["paddle"]
+                message = (
+                    f"{program}: Paddle {running} cannot run this static model "
+                    f"(written by Paddle {written_by}): {str(exc).splitlines()[0]}. "
+                    "Upgrade paddlepaddle, or load the .pdparams file (backend='dynamic')."
+                )
+                if backend == "static" or weights is None:
+                    raise ModelFormatError(message) from exc
+                warnings.warn(message + " Using the dynamic model instead.", stacklevel=2)
+                chosen = "dynamic"
+            else:
+                metadata = metadata or ModelMetadata(
+                    architecture=None, output=_probe_output(static)
+                )
+                return cls._from_backend(static, metadata, program)
         if chosen == "dynamic" and weights is not None:
             if metadata is not None:
                 _check_digests(metadata, files.prefix, (weights,))

@@ -213,3 +213,24 @@ def test_legacy_pdmodel_export_loads(tmp_path: Path, test_set: MnistDataset) -> 
         dynamic.predict_proba(test_set.images[:100]),
         atol=1e-5,
     )
+
+
+def test_unreadable_static_model_falls_back_to_dynamic(saved_model: Path, tmp_path: Path) -> None:
+    import dataclasses
+
+    from mnistcnn import ModelMetadata
+    from mnistcnn._files import file_sha256
+
+    for path in saved_model.parent.iterdir():
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    program = tmp_path / "model.json"
+    text = program.read_text()
+    program.write_text(text.replace('"1.conv2d"', '"1.conv9d"'))  # an op of a newer Paddle
+    metadata = ModelMetadata.read(tmp_path / "model_meta.json")
+    files = {**metadata.files, ".json": file_sha256(program)}
+    (tmp_path / "model_meta.json").write_text(dataclasses.replace(metadata, files=files).to_json())
+    with pytest.warns(UserWarning, match="cannot run this static model.*Using the dynamic model"):
+        loaded = DigitClassifier.load(tmp_path / "model")
+    assert loaded.backend == "dynamic"
+    with pytest.raises(ModelFormatError, match="Upgrade paddlepaddle"):
+        DigitClassifier.load(tmp_path / "model", backend="static")
