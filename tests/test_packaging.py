@@ -44,7 +44,7 @@ def test_wheel_metadata(wheel: Path) -> None:
         info = next(n for n in archive.namelist() if n.endswith("dist-info/METADATA"))
         metadata = archive.read(info).decode()
         entry_points = archive.read(info.replace("METADATA", "entry_points.txt")).decode()
-    for requirement in ("paddlepaddle>=3.0", "numpy>=1.24", "pillow>=10.0", "scipy>=1.10"):
+    for requirement in ("paddlepaddle>=3.1", "numpy>=1.26", "pillow>=10.0", "scipy>=1.10"):
         assert f"Requires-Dist: {requirement}" in metadata
     assert "Classifier: Typing :: Typed" in metadata
     assert "mnistcnn = mnistcnn._cli:main" in entry_points
