@@ -38,6 +38,20 @@ def run_python(
     return result
 
 
+def cli(
+    *args: str | os.PathLike[str], cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m mnistcnn ARGS`` as a user would; ``env`` entries override the environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "mnistcnn", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+    )
+
+
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
     value = os.environ.get("MNISTCNN_DATA")

@@ -14,15 +14,7 @@ from PIL import Image
 from mnistcnn import DigitClassifier, MnistDataset
 from mnistcnn._cli import build_parser, main
 
-
-def cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mnistcnn", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=600,
-    )
+from .conftest import cli
 
 
 def test_help_and_version() -> None:

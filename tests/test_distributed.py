@@ -12,6 +12,8 @@ import pytest
 
 from mnistcnn import DigitClassifier
 
+from .conftest import cli
+
 WORKER = """
 import sys
 import numpy as np
@@ -68,32 +70,24 @@ def test_two_processes_train_identical_weights(tmp_path: Path, mnist_dir: Path) 
 
 
 def test_cli_procs_switch(tmp_path: Path, mnist_dir: Path) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mnistcnn",
-            "train",
-            "--recipe",
-            "fast",
-            "--procs",
-            "2",
-            "--epochs",
-            "1",
-            "--limit",
-            "6000",
-            "--batch-size",
-            "64",
-            "--seed",
-            "0",
-            "-q",
-            "-o",
-            str(tmp_path / "m"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "MNISTCNN_DATA": str(mnist_dir)},
+    result = cli(
+        "train",
+        "--recipe",
+        "fast",
+        "--procs",
+        "2",
+        "--epochs",
+        "1",
+        "--limit",
+        "6000",
+        "--batch-size",
+        "64",
+        "--seed",
+        "0",
+        "-q",
+        "-o",
+        tmp_path / "m",
+        env={"MNISTCNN_DATA": str(mnist_dir)},
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "on 2 process(es)" in result.stdout
@@ -106,25 +100,16 @@ def test_cli_procs_switch(tmp_path: Path, mnist_dir: Path) -> None:
 
 
 def test_a_failing_worker_is_one_clear_line(tmp_path: Path) -> None:
-    env = {**os.environ, "MNISTCNN_DATA": str(tmp_path / "empty"), "XDG_CACHE_HOME": str(tmp_path)}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mnistcnn",
-            "train",
-            "--recipe",
-            "fast",
-            "--procs",
-            "2",
-            "--no-download",
-            "-o",
-            str(tmp_path / "m"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
+    result = cli(
+        "train",
+        "--recipe",
+        "fast",
+        "--procs",
+        "2",
+        "--no-download",
+        "-o",
+        tmp_path / "m",
+        env={"MNISTCNN_DATA": str(tmp_path / "empty"), "XDG_CACHE_HOME": str(tmp_path)},
     )
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
