@@ -23,18 +23,21 @@ if TYPE_CHECKING:
         DatasetCorruptError,
         DatasetNotFoundError,
         ImageError,
+        MissingDependencyError,
         MnistCnnError,
         ModelFormatError,
         ModelNotFoundError,
     )
     from ._evaluation import EvalReport, evaluate
+    from ._figures import plot_confusion_matrix, plot_digits, plot_history, plot_model_view
+    from ._history import EpochResult, History
     from ._metadata import ModelMetadata
     from ._models import available_models, build_model
     from ._preprocess import to_model_input
     from ._reading import ReadDigit, Reading
     from ._recipes import Recipe, available_recipes, get_recipe
     from ._saving import save
-    from ._training import EpochResult, History, train
+    from ._training import train
 
 __all__ = [
     "Augmentation",
@@ -45,6 +48,7 @@ __all__ = [
     "EvalReport",
     "History",
     "ImageError",
+    "MissingDependencyError",
     "MnistCnnError",
     "MnistDataset",
     "ModelFormatError",
@@ -61,6 +65,10 @@ __all__ = [
     "evaluate",
     "get_recipe",
     "load_data",
+    "plot_confusion_matrix",
+    "plot_digits",
+    "plot_history",
+    "plot_model_view",
     "save",
     "to_model_input",
     "train",
@@ -71,10 +79,11 @@ _HOME = {
     "DatasetCorruptError": "_errors",
     "DatasetNotFoundError": "_errors",
     "DigitClassifier": "_classifier",
-    "EpochResult": "_training",
+    "EpochResult": "_history",
     "EvalReport": "_evaluation",
-    "History": "_training",
+    "History": "_history",
     "ImageError": "_errors",
+    "MissingDependencyError": "_errors",
     "MnistCnnError": "_errors",
     "MnistDataset": "_data",
     "ModelFormatError": "_errors",
@@ -90,6 +99,10 @@ _HOME = {
     "evaluate": "_evaluation",
     "get_recipe": "_recipes",
     "load_data": "_data",
+    "plot_confusion_matrix": "_figures",
+    "plot_digits": "_figures",
+    "plot_history": "_figures",
+    "plot_model_view": "_figures",
     "save": "_saving",
     "to_model_input": "_preprocess",
     "train": "_training",

@@ -10,6 +10,7 @@ __all__ = [
     "DatasetCorruptError",
     "DatasetNotFoundError",
     "ImageError",
+    "MissingDependencyError",
     "MnistCnnError",
     "ModelFormatError",
     "ModelNotFoundError",
@@ -38,3 +39,7 @@ class ModelFormatError(MnistCnnError, ValueError):
 
 class ImageError(MnistCnnError, ValueError):
     """An image cannot be read or turned into a model input."""
+
+
+class MissingDependencyError(MnistCnnError, ImportError):
+    """An optional dependency a feature needs is not installed; the message names the extra."""

@@ -7,9 +7,10 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from ._errors import ModelFormatError
+from ._history import History
 from ._preprocess import DEFAULT_VALUE_RANGE
 
 OutputKind = Literal["logits", "probabilities"]
@@ -36,6 +37,8 @@ class ModelMetadata:
         accuracy: MNIST test accuracy, if it was measured before saving.
         files: SHA-256 of each saved file, keyed by suffix (``".pdparams"``, ``".json"``, ...).
         versions: library versions that wrote the files.
+        history: how the model was trained (recipe, seed, loss and accuracy per epoch), if
+            the history was given to :func:`mnistcnn.save`.
     """
 
     architecture: str | None
@@ -45,9 +48,10 @@ class ModelMetadata:
     accuracy: float | None = None
     files: Mapping[str, str] = field(default_factory=dict)
     versions: Mapping[str, str] = field(default_factory=dict)
+    history: History | None = None
 
     def to_json(self) -> str:
-        document = {
+        document: dict[str, Any] = {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
             "architecture": self.architecture,
@@ -63,6 +67,8 @@ class ModelMetadata:
             "files": dict(self.files),
             "versions": dict(self.versions),
         }
+        if self.history is not None:
+            document["training"] = self.history.to_dict()
         return json.dumps(document, indent=2) + "\n"
 
     @classmethod
@@ -90,6 +96,11 @@ class ModelMetadata:
             versions = {str(k): str(v) for k, v in document.get("versions", {}).items()}
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ModelFormatError(f"{source}: malformed metadata ({exc!r}).") from exc
+        try:
+            training = document.get("training")
+            history = None if training is None else History.from_dict(training)
+        except ValueError as exc:
+            raise ModelFormatError(f"{source}: malformed 'training' record: {exc}") from exc
         if architecture is not None and not isinstance(architecture, str):
             raise ModelFormatError(f"{source}: 'architecture' must be a string or null.")
         if output not in ("logits", "probabilities"):
@@ -108,6 +119,7 @@ class ModelMetadata:
             accuracy=None if accuracy is None else float(accuracy),
             files=files,
             versions=versions,
+            history=history,
         )
 
     @classmethod

@@ -20,6 +20,7 @@ from ._preprocess import INPUT_SHAPE
 
 if TYPE_CHECKING:
     from ._classifier import DigitClassifier
+    from ._history import History
 
 __all__ = ["SaveFormat", "save"]
 
@@ -37,6 +38,7 @@ def save(
     *,
     format: SaveFormat = "both",
     accuracy: float | None = None,
+    history: History | None = None,
 ) -> tuple[Path, ...]:
     """Save a model under a path prefix, in Paddle's own file formats.
 
@@ -48,7 +50,7 @@ def save(
     predictor read. Its input is named ``x``: float32 of shape (n, 1, 28, 28) in [0, 1].
 
     ``PATH_meta.json`` records the architecture, the input convention, the output kind, the
-    library versions, the accuracy if given and the SHA-256 of each file, so
+    library versions, the accuracy and training history if given and the SHA-256 of each file, so
     :meth:`DigitClassifier.load` needs nothing else. All files are written to a temporary
     directory first and renamed into place, metadata last: a crash mid-way leaves the
     previous files readable and never a silently mixed set.
@@ -59,6 +61,8 @@ def save(
         path: the path prefix; a known suffix such as ``.pdparams`` is stripped.
         format: ``"dynamic"``, ``"static"`` or ``"both"``.
         accuracy: the test accuracy to record in the metadata.
+        history: what :func:`train` returned, to record the recipe, seed and per-epoch loss
+            and accuracy in the metadata (``DigitClassifier.metadata.history``).
 
     Returns:
         The paths written, metadata last.
@@ -88,6 +92,7 @@ def save(
             accuracy=accuracy if accuracy is not None else base.accuracy,
             files=digests,
             versions=current_versions(),
+            history=history if history is not None else base.history,
         )
         meta_path = with_suffix(staged_prefix, META_SUFFIX)
         meta_path.write_text(metadata.to_json(), encoding="utf-8")

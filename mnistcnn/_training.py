@@ -26,6 +26,7 @@ from paddle import nn
 from ._classifier import DigitClassifier
 from ._data import MnistDataset
 from ._evaluation import as_arrays, evaluate
+from ._history import EpochResult, History
 from ._models import ends_with_softmax
 from ._preprocess import to_model_input
 from ._progress import ProgressBar
@@ -34,54 +35,6 @@ from ._recipes import Recipe, get_recipe
 __all__ = ["EpochResult", "History", "train"]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class EpochResult:
-    """One epoch of training.
-
-    Attributes:
-        epoch: 1-based epoch number.
-        loss: mean training cross-entropy over the epoch.
-        accuracy: training accuracy over the epoch (measured while the weights changed, on
-            augmented images if the recipe augments).
-        val_accuracy: accuracy on the validation data after the epoch, if any was given.
-        val_loss: validation cross-entropy after the epoch, if any.
-        seconds: wall time of the epoch's training steps (validation excluded).
-    """
-
-    epoch: int
-    loss: float
-    accuracy: float
-    val_accuracy: float | None
-    val_loss: float | None
-    seconds: float
-
-
-@dataclass(frozen=True)
-class History:
-    """What :func:`train` did, epoch by epoch, and with which recipe."""
-
-    epochs: tuple[EpochResult, ...]
-    recipe: Recipe
-    world_size: int = 1
-
-    @property
-    def loss(self) -> list[float]:
-        return [e.loss for e in self.epochs]
-
-    @property
-    def accuracy(self) -> list[float]:
-        return [e.accuracy for e in self.epochs]
-
-    @property
-    def val_accuracy(self) -> list[float | None]:
-        return [e.val_accuracy for e in self.epochs]
-
-    @property
-    def seconds(self) -> float:
-        """Total training wall time."""
-        return sum(e.seconds for e in self.epochs)
 
 
 def train(
@@ -172,7 +125,7 @@ def train(
         warnings.filterwarnings("ignore", message="When training, we now always track global")
         results = tuple(run.epoch(e, images, labels, val) for e in range(1, plan.epochs + 1))
     model.eval()
-    return History(results, recipe=plan, world_size=world)
+    return History(results, recipe=plan, world_size=world, seed=seed)
 
 
 @dataclass

@@ -156,3 +156,54 @@ def test_writes_are_not_visible_half_done(
     leftovers = [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     assert leftovers == []
     assert all(os.stat(p).st_size > 0 for p in tmp_path.iterdir())
+
+
+def test_the_training_history_travels_with_the_model(
+    trained: tuple[paddle.nn.Layer, History], tmp_path: Path
+) -> None:
+    network, history = trained
+    assert history.seed == 0 and history.recipe.name == "tutorial"
+    save(network, tmp_path / "m", format="dynamic", history=history)
+    loaded = DigitClassifier.load(tmp_path / "m").metadata.history
+    assert loaded == history
+    meta = json.loads((tmp_path / "m_meta.json").read_text())
+    assert meta["training"]["seed"] == 0
+    assert meta["training"]["recipe"]["batch_size"] == 64
+    assert meta["training"]["epochs"][0]["loss"] == pytest.approx(history.loss[0])
+    # Re-saving the loaded classifier keeps the record; a model saved without one has none.
+    save(DigitClassifier.load(tmp_path / "m"), tmp_path / "again", format="dynamic")
+    assert DigitClassifier.load(tmp_path / "again").metadata.history == history
+    save(network, tmp_path / "plain", format="dynamic")
+    assert DigitClassifier.load(tmp_path / "plain").metadata.history is None
+
+
+@pytest.mark.parametrize(
+    ("training", "message"),
+    [
+        ({"recipe": {"name": "x"}, "epochs": []}, "malformed 'training' record"),
+        ({"epochs": []}, "malformed 'training' record"),
+        ("twenty epochs", "malformed 'training' record"),
+    ],
+)
+def test_a_malformed_training_record_is_refused(
+    trained: tuple[paddle.nn.Layer, History], tmp_path: Path, training: object, message: str
+) -> None:
+    save(trained[0], tmp_path / "m", format="dynamic", history=trained[1])
+    meta_path = tmp_path / "m_meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["training"] = training
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ModelFormatError, match=message):
+        DigitClassifier.load(tmp_path / "m")
+
+
+def test_a_non_finite_loss_in_the_record_is_refused(
+    trained: tuple[paddle.nn.Layer, History], tmp_path: Path
+) -> None:
+    save(trained[0], tmp_path / "m", format="dynamic", history=trained[1])
+    meta_path = tmp_path / "m_meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["training"]["epochs"][0]["loss"] = float("nan")
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ModelFormatError, match="not finite"):
+        DigitClassifier.load(tmp_path / "m")
