@@ -24,9 +24,10 @@ extensions = [
     "sphinx.ext.doctest",
     "sphinx_autodoc_typehints",
     "cli_reference",
+    "figures",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
-exclude_patterns = ["_build"]
+exclude_patterns = ["_build", "_generated/*.md"]
 html_theme = "furo"
 html_title = f"mnistcnn {release}"
 
@@ -58,3 +59,8 @@ def _reachable(url: str) -> bool:
 intersphinx_mapping = {k: v for k, v in _INVENTORIES.items() if _reachable(v[0])}
 intersphinx_timeout = 5
 nitpicky = False
+
+# `sphinx-build -b doctest` runs the examples in the docstrings (autodoc puts them in the pages)
+# and the {doctest} blocks of the pages, with the public namespace imported as a user would.
+doctest_global_setup = "from mnistcnn import *"
+doctest_test_doctest_blocks = "default"

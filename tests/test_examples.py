@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from mnistcnn import MnistDataset
 
@@ -87,3 +88,15 @@ def test_read_postal_code(tmp_path: Path) -> None:
     truth = "".join(str(label) for label in labels[:5])
     assert result.stdout.splitlines()[0] == f"read: {truth}"
     assert len(result.stdout.splitlines()) == 6
+
+
+def test_confusion_matrix(saved_model: Path, test_set: MnistDataset, tmp_path: Path) -> None:
+    from mnistcnn import DigitClassifier, evaluate
+
+    result = run_python(EXAMPLES / "confusion_matrix.py", saved_model, "--output-dir", tmp_path)
+    expected = evaluate(DigitClassifier.load(saved_model), test_set)
+    assert result.stdout.splitlines()[0].startswith(f"accuracy {expected.accuracy:.4f} ")
+    for name in ("confusion_matrix.png", "mistakes.png"):
+        with Image.open(tmp_path / name) as image:
+            assert image.format == "PNG" and image.width > 400
+    assert f"wrote {tmp_path / 'confusion_matrix.png'} and " in result.stdout

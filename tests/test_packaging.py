@@ -37,6 +37,7 @@ def test_wheel_contents(wheel: Path) -> None:
     outside = {n.split("/")[0] for n in names} - {"mnistcnn", f"mnistcnn-{__version__}.dist-info"}
     assert outside == set()  # no tests, docs, examples, benchmarks
     assert not [n for n in names if "__pycache__" in n or n.endswith((".pyc", ".orig", ".tmp"))]
+    assert f"mnistcnn-{__version__}.dist-info/licenses/LICENSE" in names
 
 
 def test_wheel_metadata(wheel: Path) -> None:
@@ -47,4 +48,9 @@ def test_wheel_metadata(wheel: Path) -> None:
     for requirement in ("paddlepaddle>=3.1", "numpy>=1.26", "pillow>=10.0", "scipy>=1.10"):
         assert f"Requires-Dist: {requirement}" in metadata
     assert "Classifier: Typing :: Typed" in metadata
+    assert "License-Expression: Apache-2.0" in metadata
+    # matplotlib is optional: only the 'plot' extra (and the test and docs extras) asks for it.
+    assert "Provides-Extra: plot" in metadata
+    assert "Requires-Dist: matplotlib>=3.7; extra == 'plot'" in metadata
+    assert not [line for line in metadata.splitlines() if line == "Requires-Dist: matplotlib>=3.7"]
     assert "mnistcnn = mnistcnn._cli:main" in entry_points

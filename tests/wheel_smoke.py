@@ -2,15 +2,18 @@
 
     python tests/wheel_smoke.py DIST_DIR
 
-Runs ``mnistcnn --version``, ``mnistcnn --help`` and a prediction on a drawn picture with the
-shipped weights (``DigitClassifier.pretrained()``), in an empty temporary directory. Used by
-the ``pkg`` tox environment.
+Checks the sdist holds the sources and none of the build output, then runs
+``mnistcnn --version``, ``mnistcnn --help`` and a prediction on a drawn picture with the
+shipped weights (``DigitClassifier.pretrained()``), in an empty temporary directory, without
+the optional matplotlib (plotting must then say which extra to install). Used by the ``pkg``
+tox environment.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import tarfile
 import tempfile
 import venv
 from pathlib import Path
@@ -24,10 +27,52 @@ ImageDraw.Draw(picture).line([(60, 40), (140, 40), (90, 170)], fill=0, width=14)
 label = int(DigitClassifier.pretrained().predict(picture)[0])
 print("predicted", label)
 assert label == 7, label
+
+from mnistcnn import MissingDependencyError, plot_digits
+try:
+    plot_digits(__import__("numpy").zeros((1, 28, 28), "uint8"))
+except MissingDependencyError as exc:
+    assert 'pip install "mnistcnn[plot]"' in str(exc), exc
+else:
+    raise AssertionError("matplotlib is not a requirement, yet plotting worked")
 """
+
+SDIST_MUST_HAVE = (
+    "pyproject.toml",
+    "README.md",
+    "LICENSE",
+    "tox.ini",
+    "mnistcnn/__init__.py",
+    "mnistcnn/weights/mnistcnn_best_meta.json",
+    "tests/conftest.py",
+    "docs/conf.py",
+    "examples/quickstart.py",
+)
+SDIST_MUST_NOT_HAVE = (
+    "docs/_build/",
+    "docs/_generated/",
+    ".tox/",
+    ".venv/",
+    "__pycache__/",
+    ".pytest_cache/",
+    ".mypy_cache/",
+    "dist/",
+)
+
+
+def check_sdist(dist: Path) -> None:
+    (sdist,) = dist.glob("mnistcnn-*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        names = [name.split("/", 1)[1] for name in archive.getnames() if "/" in name]
+    missing = [name for name in SDIST_MUST_HAVE if name not in names]
+    unwanted = sorted({n for n in names for part in SDIST_MUST_NOT_HAVE if part in f"{n}/"})
+    if missing or unwanted:
+        sys.exit(f"{sdist.name}: missing {missing}; should not hold {unwanted[:10]}")
+    print(f"{sdist.name}: {len(names)} files, sources only")
 
 
 def main(dist: Path) -> None:
+    check_sdist(dist)
     (wheel,) = dist.glob("mnistcnn-*.whl")
     with tempfile.TemporaryDirectory() as work:
         env = Path(work) / "venv"

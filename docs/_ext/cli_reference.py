@@ -17,9 +17,7 @@ class CliReference(SphinxDirective):
         parser = build_parser()
         parser.formatter_class = lambda prog: argparse.HelpFormatter(prog, width=90)
         result: list[nodes.Node] = [nodes.literal_block(text=parser.format_help())]
-        subparsers = next(
-            a for a in parser._actions if isinstance(a, argparse._SubParsersAction)
-        )
+        subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         for name, sub in subparsers.choices.items():
             section = nodes.section(ids=[f"mnistcnn-{name}"])
             section += nodes.title(text=f"mnistcnn {name}")
