@@ -37,7 +37,7 @@ def main() -> None:
     print(f"test accuracy {report.accuracy:.2%}")
 
     prefix = Path(args.output or Path(tempfile.mkdtemp()) / "mnist_cnn_model")
-    for path in save(network, prefix, format="both", accuracy=report.accuracy):
+    for path in save(network, prefix, format="both", accuracy=report.accuracy, history=history):
         print(f"saved {path}")
 
     static = DigitClassifier.load(prefix)  # picks the static model: the faster one

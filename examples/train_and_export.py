@@ -29,7 +29,9 @@ def main() -> None:
     history = train(network, data, recipe=recipe, epochs=args.epochs, seed=0)
     report = evaluate(network, load_data("test"))
     print(f"{history.seconds:.1f} s of training; test accuracy {report.accuracy:.2%}")
-    for path in save(network, args.output, format="both", accuracy=report.accuracy):
+    for path in save(
+        network, args.output, format="both", accuracy=report.accuracy, history=history
+    ):
         print(f"wrote {path}")
 
 

@@ -106,6 +106,8 @@ def test_plot_history_draws_the_recorded_curves(train_set: MnistDataset) -> None
     assert [len(ax.get_lines()) for ax in plot_history(history_without).axes] == [1, 1]
     with pytest.raises(ValueError, match="no epochs"):
         plot_history(History((), recipe=history.recipe))
+    with pytest.raises(TypeError, match="saved without its training history"):
+        plot_history(None)  # type: ignore[arg-type]
 
 
 def test_plot_confusion_matrix_shows_every_count(

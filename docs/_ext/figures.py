@@ -35,8 +35,6 @@ DPI = 110
 
 
 def generate(app: Sphinx) -> None:
-    if app.builder.name not in ("html", "dirhtml", "singlehtml", "epub", "latex"):
-        return  # the doctest and linkcheck builders do not show pictures
     started = time.perf_counter()
     out = Path(app.srcdir) / "_generated"
     out.mkdir(exist_ok=True)
