@@ -45,7 +45,8 @@ def test_wheel_metadata(wheel: Path) -> None:
         info = next(n for n in archive.namelist() if n.endswith("dist-info/METADATA"))
         metadata = archive.read(info).decode()
         entry_points = archive.read(info.replace("METADATA", "entry_points.txt")).decode()
-    for requirement in ("paddlepaddle>=3.1", "numpy>=1.26", "pillow>=10.0", "scipy>=1.10"):
+    requirements = ("paddlepaddle>=3.1", "numpy>=1.26", "pillow>=10.0", "scipy>=1.10", "setuptools")
+    for requirement in requirements:
         assert f"Requires-Dist: {requirement}" in metadata
     assert "Classifier: Typing :: Typed" in metadata
     assert "License-Expression: Apache-2.0" in metadata

@@ -79,6 +79,9 @@ def main(dist: Path) -> None:
         venv.create(env, with_pip=True)
         python = env / "bin" / "python"
         run = lambda *args: subprocess.run(args, check=True, cwd=work)  # noqa: E731
+        # As on Python 3.12+ or in a venv made by uv: no setuptools, which `import paddle`
+        # needs; installing mnistcnn must bring it.
+        run(str(python), "-m", "pip", "uninstall", "-q", "-y", "setuptools")
         run(str(python), "-m", "pip", "install", "-q", str(wheel))
         run(str(env / "bin" / "mnistcnn"), "--version")
         run(str(env / "bin" / "mnistcnn"), "--help")
