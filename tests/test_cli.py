@@ -44,12 +44,19 @@ def test_train_evaluate_export_predict(
         prefix,
         "--format",
         "dynamic",
+        "--validate",
     )
     assert trained.returncode == 0, trained.stderr
     accuracy = float(trained.stdout.split("test accuracy ")[1].split()[0])
     assert accuracy >= 0.85
     assert sorted(p.name for p in tmp_path.iterdir()) == ["net.pdparams", "net_meta.json"]
-    assert DigitClassifier.load(prefix).metadata.accuracy == pytest.approx(accuracy, abs=1e-4)
+    metadata = DigitClassifier.load(prefix).metadata
+    assert metadata.accuracy == pytest.approx(accuracy, abs=1e-4)
+    # The training record: recipe, seed, and (--validate) the test accuracy after the epoch.
+    assert metadata.history is not None
+    assert (metadata.history.recipe.name, metadata.history.seed) == ("tutorial", 0)
+    assert len(metadata.history.epochs) == 1
+    assert metadata.history.epochs[0].val_accuracy == pytest.approx(accuracy, abs=1e-4)
 
     evaluated = cli("evaluate", prefix, "--json")
     assert evaluated.returncode == 0, evaluated.stderr

@@ -105,7 +105,7 @@ def _accuracy_table(report: mnistcnn.EvalReport) -> str:
         f"Accuracy **{report.accuracy:.2%}** on the 10,000 MNIST test digits (loss "
         f"{report.loss:.3f}); {int(matrix.sum() - matrix.trace())} mistakes.",
         "",
-        "| true \\ predicted | " + " | ".join(map(str, digits)) + " | recall |",
+        "| true digit ↓ / predicted → | " + " | ".join(map(str, digits)) + " | recall |",
         "| --- " * (len(matrix) + 2) + "|",
     ]
     for row in digits:
