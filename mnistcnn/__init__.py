@@ -11,6 +11,7 @@ predicts never imports the training code.
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
@@ -113,7 +114,17 @@ def __getattr__(name: str) -> Any:
     module = _HOME.get(name)
     if module is None:
         raise AttributeError(f"module 'mnistcnn' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    # `import paddle` configures the root logger (level INFO and a stderr handler, through
+    # paddle.distributed.utils.log_utils.get_logger, whose default logger name is "root"), after
+    # which every library's INFO messages print. The root logger belongs to the application:
+    # put it back as it was.
+    root = logging.getLogger()
+    level, handlers = root.level, root.handlers[:]
+    try:
+        value = getattr(importlib.import_module(f".{module}", __name__), name)
+    finally:
+        root.setLevel(level)
+        root.handlers[:] = handlers
     globals()[name] = value
     return value
 

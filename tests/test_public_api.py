@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -7,6 +8,8 @@ from pathlib import Path
 import pytest
 
 import mnistcnn
+
+from .conftest import run_python
 
 
 def test_all_is_sorted_and_complete() -> None:
@@ -52,3 +55,17 @@ def test_prediction_does_not_import_training(saved_model: Path) -> None:
     )
     assert "mnistcnn._classifier" in modules
     assert "mnistcnn._training" not in modules
+
+
+def test_importing_paddle_through_mnistcnn_leaves_the_root_logger_alone() -> None:
+    code = (
+        "import logging, sys\n"
+        "from mnistcnn import DigitClassifier\n"
+        "DigitClassifier.pretrained().predict(__import__('numpy').zeros((28, 28), 'uint8'))\n"
+        "root = logging.getLogger()\n"
+        "print(root.level, len(root.handlers))\n"
+        "logging.getLogger('some.library').info('an INFO message nobody asked for')\n"
+    )
+    result = run_python("-c", code)
+    assert result.stdout.split() == [str(logging.WARNING), "0"]
+    assert "nobody asked for" not in result.stderr
