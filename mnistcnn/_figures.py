@@ -3,7 +3,8 @@
 matplotlib is an optional extra (``pip install "mnistcnn[plot]"``): it is imported when a figure
 is asked for, never by ``import mnistcnn``. Every function returns a
 :class:`matplotlib.figure.Figure` built without pyplot, so nothing depends on a display or on
-pyplot's global state: save it with ``figure.savefig("name.png")``, or let Jupyter show it.
+pyplot's global state: save it with ``figure.savefig("name.png")``; in a notebook, after
+``%matplotlib inline``, a figure shows when it is the result of a cell.
 """
 
 from __future__ import annotations
