@@ -7,6 +7,7 @@ catch either ``mnistcnn.DatasetNotFoundError`` or plain ``FileNotFoundError``.
 from __future__ import annotations
 
 __all__ = [
+    "CheckpointError",
     "DatasetCorruptError",
     "DatasetNotFoundError",
     "ImageError",
@@ -43,3 +44,7 @@ class ImageError(MnistCnnError, ValueError):
 
 class MissingDependencyError(MnistCnnError, ImportError):
     """An optional dependency a feature needs is not installed; the message names the extra."""
+
+
+class CheckpointError(MnistCnnError, ValueError):
+    """A training checkpoint cannot be resumed: written by another configuration, or damaged."""
