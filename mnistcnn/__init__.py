@@ -10,73 +10,16 @@ predicts never imports the training code.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
+from ._version import __version__ as __version__
 
-if TYPE_CHECKING:
-    from ._augment import Augmentation
-    from ._classifier import DigitClassifier
-    from ._data import MnistDataset, default_cache_dir, load_data
-    from ._errors import (
-        DatasetCorruptError,
-        DatasetNotFoundError,
-        ImageError,
-        MissingDependencyError,
-        MnistCnnError,
-        ModelFormatError,
-        ModelNotFoundError,
-    )
-    from ._evaluation import EvalReport, evaluate
-    from ._figures import plot_confusion_matrix, plot_digits, plot_history, plot_model_view
-    from ._history import EpochResult, History
-    from ._metadata import ModelMetadata
-    from ._models import available_models, build_model
-    from ._preprocess import to_model_input
-    from ._reading import ReadDigit, Reading
-    from ._recipes import Recipe, available_recipes, get_recipe
-    from ._saving import save
-    from ._training import train
-
-__all__ = [
-    "Augmentation",
-    "DatasetCorruptError",
-    "DatasetNotFoundError",
-    "DigitClassifier",
-    "EpochResult",
-    "EvalReport",
-    "History",
-    "ImageError",
-    "MissingDependencyError",
-    "MnistCnnError",
-    "MnistDataset",
-    "ModelFormatError",
-    "ModelMetadata",
-    "ModelNotFoundError",
-    "ReadDigit",
-    "Reading",
-    "Recipe",
-    "__version__",
-    "available_models",
-    "available_recipes",
-    "build_model",
-    "default_cache_dir",
-    "evaluate",
-    "get_recipe",
-    "load_data",
-    "plot_confusion_matrix",
-    "plot_digits",
-    "plot_history",
-    "plot_model_view",
-    "save",
-    "to_model_input",
-    "train",
-]
-
-_HOME = {
+_HOME: dict[str, str] = {
     "Augmentation": "_augment",
+    "CheckpointError": "_errors",
     "DatasetCorruptError": "_errors",
     "DatasetNotFoundError": "_errors",
     "DigitClassifier": "_classifier",
@@ -84,8 +27,12 @@ _HOME = {
     "EvalReport": "_evaluation",
     "History": "_history",
     "ImageError": "_errors",
+    "ImageNotFoundError": "_errors",
+    "ImageTypeError": "_errors",
+    "InconsistentVersionWarning": "_errors",
     "MissingDependencyError": "_errors",
     "MnistCnnError": "_errors",
+    "MnistCnnWarning": "_errors",
     "MnistDataset": "_data",
     "ModelFormatError": "_errors",
     "ModelMetadata": "_metadata",
@@ -108,6 +55,49 @@ _HOME = {
     "to_model_input": "_preprocess",
     "train": "_training",
 }
+"""The public names and the private module each lives in: the one list of them. (The
+``TYPE_CHECKING`` imports below repeat it for type checkers and IDEs, which cannot follow a
+lazy import; tests/test_public_api.py checks that the two agree.)"""
+
+__all__ = sorted([*_HOME, "__version__"])
+
+if TYPE_CHECKING:  # explicit re-exports ("X as X") for type checkers
+    from ._augment import Augmentation as Augmentation
+    from ._classifier import DigitClassifier as DigitClassifier
+    from ._data import MnistDataset as MnistDataset
+    from ._data import default_cache_dir as default_cache_dir
+    from ._data import load_data as load_data
+    from ._errors import CheckpointError as CheckpointError
+    from ._errors import DatasetCorruptError as DatasetCorruptError
+    from ._errors import DatasetNotFoundError as DatasetNotFoundError
+    from ._errors import ImageError as ImageError
+    from ._errors import ImageNotFoundError as ImageNotFoundError
+    from ._errors import ImageTypeError as ImageTypeError
+    from ._errors import InconsistentVersionWarning as InconsistentVersionWarning
+    from ._errors import MissingDependencyError as MissingDependencyError
+    from ._errors import MnistCnnError as MnistCnnError
+    from ._errors import MnistCnnWarning as MnistCnnWarning
+    from ._errors import ModelFormatError as ModelFormatError
+    from ._errors import ModelNotFoundError as ModelNotFoundError
+    from ._evaluation import EvalReport as EvalReport
+    from ._evaluation import evaluate as evaluate
+    from ._figures import plot_confusion_matrix as plot_confusion_matrix
+    from ._figures import plot_digits as plot_digits
+    from ._figures import plot_history as plot_history
+    from ._figures import plot_model_view as plot_model_view
+    from ._history import EpochResult as EpochResult
+    from ._history import History as History
+    from ._metadata import ModelMetadata as ModelMetadata
+    from ._models import available_models as available_models
+    from ._models import build_model as build_model
+    from ._preprocess import to_model_input as to_model_input
+    from ._reading import ReadDigit as ReadDigit
+    from ._reading import Reading as Reading
+    from ._recipes import Recipe as Recipe
+    from ._recipes import available_recipes as available_recipes
+    from ._recipes import get_recipe as get_recipe
+    from ._saving import save as save
+    from ._training import train as train
 
 
 def __getattr__(name: str) -> Any:
@@ -125,8 +115,20 @@ def __getattr__(name: str) -> Any:
     finally:
         root.setLevel(level)
         root.handlers[:] = handlers
+    if _report_as_public(value):
+        value.__module__ = __name__
     globals()[name] = value
     return value
+
+
+def _report_as_public(value: object) -> bool:
+    """Whether ``value`` should say it is ``mnistcnn.NAME``, as tracebacks, reprs and the docs
+    then show it. Dataclasses keep their module: ``typing.get_type_hints`` resolves their field
+    annotations in it, and this package's namespace fills in lazily."""
+    module = getattr(value, "__module__", None)
+    if not isinstance(module, str) or not module.startswith(f"{__name__}._"):
+        return False
+    return not dataclasses.is_dataclass(value)
 
 
 def __dir__() -> list[str]:

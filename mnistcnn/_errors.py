@@ -11,8 +11,12 @@ __all__ = [
     "DatasetCorruptError",
     "DatasetNotFoundError",
     "ImageError",
+    "ImageNotFoundError",
+    "ImageTypeError",
+    "InconsistentVersionWarning",
     "MissingDependencyError",
     "MnistCnnError",
+    "MnistCnnWarning",
     "ModelFormatError",
     "ModelNotFoundError",
 ]
@@ -42,9 +46,45 @@ class ImageError(MnistCnnError, ValueError):
     """An image cannot be read or turned into a model input."""
 
 
+class ImageTypeError(ImageError, TypeError):
+    """An input is of a type no image can be read from (an int, a dict, an array of strings)."""
+
+
+class ImageNotFoundError(ImageError, FileNotFoundError):
+    """An image file does not exist."""
+
+
 class MissingDependencyError(MnistCnnError, ImportError):
     """An optional dependency a feature needs is not installed; the message names the extra."""
 
 
 class CheckpointError(MnistCnnError, ValueError):
     """A training checkpoint cannot be resumed: written by another configuration, or damaged."""
+
+
+class MnistCnnWarning(UserWarning):
+    """Base class of every warning issued by mnistcnn."""
+
+
+class InconsistentVersionWarning(MnistCnnWarning):
+    """A model was saved by another major version of mnistcnn or Paddle than the one loading it.
+
+    Attributes:
+        package: ``"mnistcnn"`` or ``"paddle"``.
+        saved_version: the version that wrote the files.
+        current_version: the version loading them.
+    """
+
+    def __init__(
+        self, message: str, *, package: str, saved_version: str, current_version: str
+    ) -> None:
+        super().__init__(message)
+        self.package = package
+        self.saved_version = saved_version
+        self.current_version = current_version
+
+
+# Tracebacks say mnistcnn.ImageError, where users catch it, even before the public name is used.
+for _name in __all__:
+    globals()[_name].__module__ = "mnistcnn"
+del _name

@@ -1,6 +1,7 @@
 """Paddle's file naming: one path prefix, one suffix per artefact.
 
-``PREFIX.pdparams`` (dynamic weights, as ``paddle.save``/``paddle.Model.save`` write),
+``PREFIX.pdparams`` (dynamic weights, as ``paddle.save``/``paddle.Model.save`` write; a pickle),
+``PREFIX.safetensors`` (the same weights as safetensors: raw arrays, nothing executable),
 ``PREFIX.pdopt`` (optimizer state), ``PREFIX.json`` or legacy ``PREFIX.pdmodel`` plus
 ``PREFIX.pdiparams`` (static inference model), and our ``PREFIX_meta.json``.
 """
@@ -15,6 +16,9 @@ from pathlib import Path
 from ._metadata import META_SUFFIX
 
 DYNAMIC = ".pdparams"
+SAFETENSORS = ".safetensors"
+WEIGHTS = (SAFETENSORS, DYNAMIC)
+"""Dynamic weights files, the safe format first."""
 STATIC_PROGRAMS = (".json", ".pdmodel")
 STATIC_PARAMS = ".pdiparams"
 
@@ -24,6 +28,7 @@ _SUFFIXES = (
     ".pdiparams.info",
     ".pdiparams",
     ".pdparams",
+    ".safetensors",
     ".pdopt",
     ".pdmodel",
     ".json",
@@ -49,6 +54,7 @@ class ModelFiles:
 
     prefix: Path
     dynamic: Path | None
+    safetensors: Path | None
     program: Path | None
     params: Path | None
     meta: Path | None
@@ -63,6 +69,7 @@ class ModelFiles:
         return cls(
             prefix=prefix,
             dynamic=existing(DYNAMIC),
+            safetensors=existing(SAFETENSORS),
             program=programs[0] if programs else None,
             params=existing(STATIC_PARAMS),
             meta=existing(META_SUFFIX),
@@ -71,6 +78,10 @@ class ModelFiles:
     @property
     def has_static(self) -> bool:
         return self.program is not None and self.params is not None
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def file_sha256(path: Path) -> str:

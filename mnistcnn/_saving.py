@@ -1,19 +1,21 @@
-"""Writing models in Paddle's own formats, atomically, with metadata beside them."""
+"""Writing models in Paddle's formats and safetensors, as one unit, with metadata beside them."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
-import tempfile
+import threading
+from collections.abc import Collection
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
+import numpy as np
 import paddle
 from paddle import nn
 
-from ._files import DYNAMIC, file_sha256, prefix_of, with_suffix
+from ._atomic import finish_interrupted, replace_model, staging_directory
+from ._files import DYNAMIC, SAFETENSORS, STATIC_PARAMS, STATIC_PROGRAMS, prefix_of, sha256_of
 from ._metadata import META_SUFFIX, ModelMetadata, current_versions
 from ._models import metadata_for
 from ._preprocess import INPUT_SHAPE
@@ -26,40 +28,51 @@ __all__ = ["SaveFormat", "save"]
 
 logger = logging.getLogger(__name__)
 
-SaveFormat = Literal["dynamic", "static", "both"]
-_FORMATS: tuple[SaveFormat, ...] = ("dynamic", "static", "both")
+SaveFormat = Literal["dynamic", "static", "both", "safetensors"]
+_FORMATS: tuple[SaveFormat, ...] = get_args(SaveFormat)
 
 INPUT_NAME = "x"
+
+_OURS = (SAFETENSORS, DYNAMIC, *STATIC_PROGRAMS, STATIC_PARAMS, ".pdiparams.info", META_SUFFIX)
+"""Every file a save may write: those the new model lacks are removed with the old model."""
+
+_EXPORT_LOCK = threading.Lock()
 
 
 def save(
     model: nn.Layer | DigitClassifier,
     path: str | os.PathLike[str],
     *,
-    format: SaveFormat = "both",
+    format: SaveFormat | Collection[SaveFormat] = "both",
     accuracy: float | None = None,
     history: History | None = None,
 ) -> tuple[Path, ...]:
-    """Save a model under a path prefix, in Paddle's own file formats.
+    """Save a model under a path prefix, in Paddle's own file formats or safetensors.
 
-    ``format="dynamic"`` writes ``PATH.pdparams`` (the layer's ``state_dict``, which
-    ``paddle.Model(net).load(PATH)`` and ``paddle.load`` read). ``format="static"`` writes a
-    static inference model with ``paddle.jit.save`` (``PATH.json`` + ``PATH.pdiparams`` on
-    Paddle 3, ``PATH.pdmodel`` + ``PATH.pdiparams`` with the legacy IR), which
-    ``paddle.static.load_inference_model``, ``paddle.jit.load`` and the Paddle Inference
-    predictor read. Its input is named ``x``: float32 of shape (n, 1, 28, 28) in [0, 1].
+    ``"dynamic"`` writes ``PATH.pdparams`` (the layer's ``state_dict``, which
+    ``paddle.Model(net).load(PATH)`` and ``paddle.load`` read). ``"safetensors"`` writes the same
+    weights as ``PATH.safetensors``: raw arrays behind a JSON header, nothing executable, the
+    format to give to strangers. ``"static"`` writes a static inference model with
+    ``paddle.jit.save`` (``PATH.json`` + ``PATH.pdiparams`` on Paddle 3, ``PATH.pdmodel`` +
+    ``PATH.pdiparams`` with the legacy IR), which ``paddle.static.load_inference_model``,
+    ``paddle.jit.load`` and the Paddle Inference predictor read; its input is named ``x``:
+    float32 of shape (n, 1, 28, 28) in [0, 1]. ``"both"`` is ``"dynamic"`` and ``"static"``;
+    a list such as ``["safetensors", "static"]`` writes each format named.
 
     ``PATH_meta.json`` records the architecture, the input convention, the output kind, the
     library versions, the accuracy and training history if given and the SHA-256 of each file, so
-    :meth:`DigitClassifier.load` needs nothing else. All files are written to a temporary
-    directory first and renamed into place, metadata last: a crash mid-way leaves the
-    previous files readable and never a silently mixed set.
+    :meth:`DigitClassifier.load` needs nothing else.
+
+    The files are replaced as one unit: killed at any moment, a save leaves either the complete
+    previous model or the complete new one for :meth:`DigitClassifier.load`, never a mix (the
+    next load or save finishes a save that was killed after its commit point). Files of the
+    previous model in a format the new one lacks are removed.
 
     Args:
         model: a network (from :func:`build_model` or any layer mapping (n, 1, 28, 28) to
             (n, 10)), or a :class:`DigitClassifier` holding one.
         path: the path prefix; a known suffix such as ``.pdparams`` is stripped.
-        format: ``"dynamic"``, ``"static"`` or ``"both"``.
+        format: ``"dynamic"``, ``"safetensors"``, ``"static"``, ``"both"``, or a list of them.
         accuracy: the test accuracy to record in the metadata.
         history: what :func:`train` returned, to record the recipe, seed and per-epoch loss
             and accuracy in the metadata (``DigitClassifier.metadata.history``).
@@ -68,22 +81,31 @@ def save(
         The paths written, metadata last.
 
     Raises:
-        ValueError: ``format`` is not one of the three, or ``model`` holds no network.
+        ValueError: ``format`` names no known format, or ``model`` holds no network.
+
+    Examples:
+        >>> import tempfile
+        >>> from mnistcnn import build_model
+        >>> folder = tempfile.mkdtemp()
+        >>> [p.name for p in save(build_model("fast"), f"{folder}/m", format="safetensors")]
+        ['m.safetensors', 'm_meta.json']
     """
-    if format not in _FORMATS:
-        raise ValueError(f"format must be one of {list(_FORMATS)}; got {format!r}.")
+    formats = _formats(format)
     layer, base = _layer_and_metadata(model)
     prefix = prefix_of(path)
     prefix.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{prefix.name}.saving-", dir=prefix.parent))
+    finish_interrupted(prefix)
+    staging = staging_directory(prefix)
     try:
         staged_prefix = staging / prefix.name
-        if format in ("dynamic", "both"):
-            paddle.save(layer.state_dict(), str(with_suffix(staged_prefix, DYNAMIC)))
-        if format in ("static", "both"):
+        if "dynamic" in formats:
+            paddle.save(layer.state_dict(), str(staged_prefix) + DYNAMIC)
+        if "safetensors" in formats:
+            _save_safetensors(layer, Path(str(staged_prefix) + SAFETENSORS))
+        if "static" in formats:
             _export_static(layer, staged_prefix)
         artefacts = sorted(p for p in staging.iterdir() if p.is_file())
-        digests = {p.name[len(prefix.name) :]: file_sha256(p) for p in artefacts}
+        digests = {p.name[len(prefix.name) :]: sha256_of(p.read_bytes()) for p in artefacts}
         metadata = ModelMetadata(
             architecture=base.architecture,
             output=base.output,
@@ -94,19 +116,41 @@ def save(
             versions=current_versions(),
             history=history if history is not None else base.history,
         )
-        meta_path = with_suffix(staged_prefix, META_SUFFIX)
+        meta_path = Path(str(staged_prefix) + META_SUFFIX)
         meta_path.write_text(metadata.to_json(), encoding="utf-8")
-        written = []
-        for staged in [*artefacts, meta_path]:
-            _fsync(staged)
-            final = prefix.parent / staged.name
-            os.replace(staged, final)
-            written.append(final)
-        _fsync_dir(prefix.parent)
+        names = [p.name for p in [*artefacts, meta_path]]
+        for name in names:
+            _fsync(staging / name)
+        replace_model(
+            staging, prefix, names=names, stale=[prefix.name + suffix for suffix in _OURS]
+        )
+        written = tuple(prefix.parent / name for name in names)
         logger.debug("saved %s", ", ".join(str(p) for p in written))
-        return tuple(written)
+        return written
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)  # gone already once committed
+
+
+def _formats(format: SaveFormat | Collection[SaveFormat]) -> set[str]:
+    requested = [format] if isinstance(format, str) else list(format)
+    unknown = [f for f in requested if f not in _FORMATS]
+    if unknown or not requested:
+        raise ValueError(
+            f"format must be one of {list(_FORMATS)} or a list of them; got {format!r}."
+        )
+    chosen: set[str] = set(requested)
+    if "both" in chosen:
+        chosen |= {"dynamic", "static"}
+    return chosen - {"both"}
+
+
+def _save_safetensors(layer: nn.Layer, path: Path) -> None:
+    from safetensors.numpy import save_file
+
+    arrays = {
+        name: np.ascontiguousarray(value.numpy()) for name, value in layer.state_dict().items()
+    }
+    save_file(arrays, str(path), metadata={"format": "mnistcnn-weights"})
 
 
 def _layer_and_metadata(model: nn.Layer | DigitClassifier) -> tuple[nn.Layer, ModelMetadata]:
@@ -125,23 +169,41 @@ def _layer_and_metadata(model: nn.Layer | DigitClassifier) -> tuple[nn.Layer, Mo
 def _export_static(layer: nn.Layer, prefix: Path) -> None:
     spec = paddle.static.InputSpec([None, *INPUT_SHAPE], "float32", INPUT_NAME)
     was_training = layer.training
-    layer.eval()
+    with _EXPORT_LOCK:
+        _forget_aborted_traces()
+        layer.eval()
+        try:
+            paddle.jit.save(layer, str(prefix), input_spec=[spec])
+        finally:
+            _forget_aborted_traces()
+            if was_training:
+                layer.train()
+
+
+def _forget_aborted_traces() -> None:
+    """Drop what Paddle's tracer kept from traces that raised.
+
+    While ``paddle.jit`` traces a network into a program, it records the parameters the
+    program uses in a process-wide table keyed by ``id(program)``, and removes the entry when
+    the trace ends, but not when the trace raises. The stale entry keeps another network's
+    parameters; a later program allocated at the same address inherits them, and
+    ``paddle.jit.save`` fails with ``KeyError`` on a parameter the saved network does not have
+    (seen as ``KeyError: 'linear_28.b_0'`` when many networks are exported in one process).
+    Between traces every entry is stale, so exports (serialised by ``_EXPORT_LOCK``) start
+    and end with empty tables.
+    """
     try:
-        paddle.jit.save(layer, str(prefix), input_spec=[spec])
-    finally:
-        if was_training:
-            layer.train()
+        from paddle.jit.dy2static import parameter_recorder
+    except ImportError:  # a Paddle without the tables has nothing to forget
+        return
+    for table_name in ("_global_parameter_recorder", "_global_inplace_map"):
+        table = getattr(parameter_recorder, table_name, None)
+        for attribute in ("params_dict", "tensor2value"):
+            entries = getattr(table, attribute, None)
+            if isinstance(entries, dict):
+                entries.clear()
 
 
 def _fsync(path: Path) -> None:
     with path.open("rb") as stream:
         os.fsync(stream.fileno())
-
-
-def _fsync_dir(directory: Path) -> None:
-    with contextlib.suppress(OSError):  # not possible on Windows; rename is still atomic
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import ast
+import importlib
 import logging
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,43 @@ def test_all_is_sorted_and_complete() -> None:
         assert getattr(mnistcnn, name) is not None
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         mnistcnn.nope  # noqa: B018
+
+
+def test_the_public_names_are_listed_once_and_the_type_checking_imports_agree() -> None:
+    tree = ast.parse(Path(mnistcnn.__file__).read_text(encoding="utf-8"))
+    guarded = next(
+        node
+        for node in tree.body
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING"
+    )
+    modules = {
+        alias.asname or alias.name: node.module
+        for node in guarded.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert set(modules) == set(mnistcnn._HOME)
+    assert all(modules[name] == home for name, home in mnistcnn._HOME.items())
+    assert mnistcnn.__all__ == sorted([*mnistcnn._HOME, "__version__"])
+    for name, module in mnistcnn._HOME.items():
+        value = getattr(mnistcnn, name)
+        assert getattr(importlib.import_module(f"mnistcnn.{module}"), name) is value
+
+
+def test_public_objects_say_they_are_mnistcnn() -> None:
+    assert mnistcnn.ImageError.__module__ == "mnistcnn"
+    assert repr(mnistcnn.ModelFormatError("x")) == "ModelFormatError('x')"
+    assert mnistcnn.DigitClassifier.__module__ == "mnistcnn"
+    assert mnistcnn.save.__module__ == "mnistcnn"
+    # Raised deep inside, before anyone touched the public name, it still says mnistcnn.
+    code = (
+        "from mnistcnn._errors import ImageError\n"
+        "try:\n    raise ImageError('x')\n"
+        "except ImageError as e:\n    print(type(e).__module__, type(e).__qualname__)"
+    )
+    assert run_python("-c", code).stdout.split() == ["mnistcnn", "ImageError"]
+    # Dataclasses keep their module so that their annotations still resolve.
+    assert typing.get_type_hints(mnistcnn.History)["epochs"] == tuple[mnistcnn.EpochResult, ...]
 
 
 def test_errors_are_also_builtin_exceptions() -> None:

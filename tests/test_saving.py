@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +9,15 @@ import paddle
 import pytest
 
 import mnistcnn
-from mnistcnn import DigitClassifier, History, MnistDataset, ModelFormatError, build_model, save
+from mnistcnn import (
+    DigitClassifier,
+    History,
+    InconsistentVersionWarning,
+    MnistDataset,
+    ModelFormatError,
+    build_model,
+    save,
+)
 
 from .conftest import TESTS, run_python
 
@@ -38,7 +46,8 @@ def test_single_formats(trained: tuple[paddle.nn.Layer, History], tmp_path: Path
         "m_meta.json",
     ]
     with pytest.raises(
-        ValueError, match=r"format must be one of \['dynamic', 'static', 'both'\]; got 'onnx'"
+        ValueError,
+        match=r"format must be one of \['dynamic', 'static', 'both', 'safetensors'\] or a list",
     ):
         save(trained[0], tmp_path / "x", format="onnx")  # type: ignore[arg-type]
 
@@ -149,13 +158,73 @@ def test_saving_a_static_classifier_is_explained(saved_model: Path, tmp_path: Pa
         save(static, tmp_path / "again")
 
 
-def test_writes_are_not_visible_half_done(
+def test_safetensors_weights_round_trip_exactly(
+    trained: tuple[paddle.nn.Layer, History], tmp_path: Path, test_set: MnistDataset
+) -> None:
+    network = trained[0]
+    written = save(network, tmp_path / "m", format=["safetensors", "static"])
+    assert [p.name for p in written] == ["m.json", "m.pdiparams", "m.safetensors", "m_meta.json"]
+    from safetensors.numpy import load_file
+
+    arrays = load_file(str(tmp_path / "m.safetensors"))
+    state = network.state_dict()
+    assert sorted(arrays) == sorted(state)
+    assert all(np.array_equal(arrays[name], state[name].numpy()) for name in state)
+    loaded = DigitClassifier.load(tmp_path / "m.safetensors", backend="dynamic")
+    assert loaded.backend == "dynamic" and loaded.metadata.architecture == "tutorial"
+    images = test_set.images[:500]
+    expected = DigitClassifier(network).predict_proba(images)
+    assert np.array_equal(loaded.predict_proba(images), expected)
+
+
+def test_many_exports_in_one_process_each_hold_their_own_network(tmp_path: Path) -> None:
+    """Issue 9: a static export once failed with ``KeyError: 'linear_28.b_0'`` after other
+    exports in the same process: Paddle's tracer keeps the parameters of a trace that raised
+    and a later program at the same address inherits them."""
+    from paddle.jit.dy2static import parameter_recorder
+
+    class Broken(paddle.nn.Layer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = paddle.nn.Linear(784, 10)
+
+        def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+            self.linear(paddle.flatten(x, 1))  # the trace records this layer's parameters...
+            raise RuntimeError("the trace fails")  # ...and never forgets them
+
+    images = np.random.default_rng(0).integers(0, 256, (8, 28, 28), dtype=np.uint8)
+    for round_ in range(4):
+        with pytest.raises(RuntimeError, match="the trace fails"):
+            save(Broken(), tmp_path / "broken", format="static")
+        for architecture in mnistcnn.available_models():
+            network = build_model(architecture, seed=round_)
+            prefix = tmp_path / f"{architecture}-{round_}"
+            save(network, prefix, format="static")
+            assert parameter_recorder._global_parameter_recorder.params_dict == {}
+            exported = DigitClassifier.load(prefix, backend="static").predict_proba(images)
+            expected = DigitClassifier(network).predict_proba(images)
+            np.testing.assert_allclose(exported, expected, atol=1e-5)
+
+
+def test_a_model_from_another_major_version_warns(
     trained: tuple[paddle.nn.Layer, History], tmp_path: Path
 ) -> None:
-    save(trained[0], tmp_path / "m", format="both")
-    leftovers = [p for p in tmp_path.iterdir() if p.name.startswith(".")]
-    assert leftovers == []
-    assert all(os.stat(p).st_size > 0 for p in tmp_path.iterdir())
+    save(trained[0], tmp_path / "m", format="safetensors")
+    meta_path = tmp_path / "m_meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["versions"]["paddle"] = "2.6.2"
+    meta_path.write_text(json.dumps(meta))
+    with pytest.warns(InconsistentVersionWarning, match=r"written by paddle 2\.6\.2") as caught:
+        DigitClassifier.load(tmp_path / "m")
+    warning = caught[0].message
+    assert isinstance(warning, InconsistentVersionWarning)
+    assert (warning.package, warning.saved_version) == ("paddle", "2.6.2")
+    assert warning.current_version == paddle.__version__
+    meta["versions"]["paddle"] = paddle.__version__.rsplit(".", 1)[0] + ".99"  # same major
+    meta_path.write_text(json.dumps(meta))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        DigitClassifier.load(tmp_path / "m")
 
 
 def test_the_training_history_travels_with_the_model(

@@ -1,0 +1,262 @@
+"""Opening saved models, whichever files they were saved as, without trusting the files.
+
+Weights are read as bytes once, checked against the SHA-256 in the metadata, then parsed:
+safetensors by the ``safetensors`` library, Paddle's pickled ``.pdparams`` by the restricted
+unpickler of :mod:`mnistcnn._unpickle` (never ``paddle.load``, which would run a crafted file's
+code). A save that a crash interrupted is completed first (:mod:`mnistcnn._atomic`).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from paddle import nn
+
+from ._atomic import finish_interrupted, locked
+from ._backends import Backend, BackendName, DynamicBackend, StaticBackend
+from ._errors import InconsistentVersionWarning, ModelFormatError, ModelNotFoundError
+from ._files import (
+    DYNAMIC,
+    SAFETENSORS,
+    STATIC_PARAMS,
+    STATIC_PROGRAMS,
+    ModelFiles,
+    file_sha256,
+    prefix_of,
+    sha256_of,
+)
+from ._metadata import ModelMetadata, current_versions
+from ._models import available_models, build_model
+from ._unpickle import state_from_bytes
+
+__all__ = ["BACKENDS", "LoadedModel", "open_model"]
+
+BACKENDS: tuple[BackendName, ...] = ("dynamic", "static")
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    backend: Backend
+    metadata: ModelMetadata
+    source: Path
+
+
+def open_model(
+    path: str | os.PathLike[str],
+    *,
+    backend: BackendName | None,
+    architecture: str | None,
+    num_threads: int | None,
+) -> LoadedModel:
+    """The model at ``path`` (a prefix or any of its files), ready to run; see
+    :meth:`mnistcnn.DigitClassifier.load` for the arguments and errors."""
+    if backend is not None and backend not in BACKENDS:
+        raise ValueError(f"backend must be None or one of {list(BACKENDS)}; got {backend!r}.")
+    prefix = prefix_of(path)
+    if prefix.parent.is_dir():
+        finish_interrupted(prefix)
+        with locked(prefix.parent, exclusive=False):  # no save replaces files while we read
+            return _open(prefix, backend, architecture, num_threads)
+    return _open(prefix, backend, architecture, num_threads)
+
+
+def _open(
+    prefix: Path, backend: BackendName | None, architecture: str | None, num_threads: int | None
+) -> LoadedModel:
+    files = ModelFiles.find(prefix)
+    metadata = ModelMetadata.read(files.meta) if files.meta is not None else None
+    if metadata is not None:
+        warn_if_other_version(metadata, files.meta or prefix)
+    program = _static_program(files, metadata)
+    params = files.params
+    weights = _weights_file(files, metadata)
+    chosen = backend or ("static" if program is not None and params is not None else "dynamic")
+    if chosen == "static" and program is not None and params is not None:
+        if metadata is not None:
+            _check_digests(metadata, files.prefix, (program, params))
+        try:
+            static = StaticBackend(program, params, num_threads=num_threads)
+        except (ValueError, RuntimeError, OSError) as exc:  # Paddle's errors when it cannot
+            written_by = metadata.versions.get("paddle", "?") if metadata else "?"
+            running = current_versions()["paddle"]
+            message = (
+                f"{program}: Paddle {running} cannot run this static model "
+                f"(written by Paddle {written_by}): {str(exc).splitlines()[0]}. "
+                "Upgrade paddlepaddle, or load the weights file (backend='dynamic')."
+            )
+            if backend == "static" or weights is None:
+                raise ModelFormatError(message) from exc
+            warnings.warn(message + " Using the dynamic model instead.", stacklevel=4)
+            chosen = "dynamic"
+        else:
+            metadata = metadata or ModelMetadata(architecture=None, output=_probe_output(static))
+            return LoadedModel(static, metadata, program)
+    if chosen == "dynamic" and weights is not None:
+        if (
+            metadata is not None
+            and architecture
+            and metadata.architecture
+            not in (
+                None,
+                architecture,
+            )
+        ):
+            raise ModelFormatError(
+                f"{weights}: saved as architecture {metadata.architecture!r}, but "
+                f"architecture={architecture!r} was asked for. Leave architecture unset."
+            )
+        name = architecture or (metadata.architecture if metadata else None) or "tutorial"
+        expected = _expected_digest(metadata, files.prefix, weights)
+        layer = build_layer(read_weights(weights, expected_sha256=expected), name, source=weights)
+        metadata = metadata or ModelMetadata(architecture=name, output="logits")
+        return LoadedModel(DynamicBackend(layer), metadata, weights)
+    raise ModelNotFoundError(_not_found_message(files, backend))
+
+
+def read_weights(path: Path, *, expected_sha256: str | None = None) -> dict[str, Any]:
+    """The state dict in a ``.safetensors`` or ``.pdparams`` file, parsed without running code.
+
+    Raises:
+        ModelFormatError: the file differs from its recorded digest, is damaged, or is not
+            plain weights.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelFormatError(f"{path}: cannot be read ({exc}).") from exc
+    if expected_sha256 is not None and sha256_of(data) != expected_sha256:
+        raise _digest_error(path)
+    if path.name.endswith(SAFETENSORS):
+        from safetensors.numpy import load
+
+        try:
+            return dict(load(data))
+        except Exception as exc:  # safetensors raises its own SafetensorError, and others
+            raise ModelFormatError(f"{path}: not a readable safetensors file ({exc}).") from exc
+    return state_from_bytes(data, source=path)
+
+
+def build_layer(state: dict[str, Any], architecture: str, *, source: Path) -> nn.Layer:
+    """A network of ``architecture`` holding the weights ``state`` (checked name by name)."""
+    if architecture not in available_models():
+        raise ModelFormatError(
+            f"{source}: unknown architecture {architecture!r}; available: "
+            f"{', '.join(available_models())}."
+        )
+    layer = build_model(architecture)
+    expected = {name: list(value.shape) for name, value in layer.state_dict().items()}
+    found = {name: list(np.shape(value)) for name, value in state.items()}
+    if expected != found:
+        missing = sorted(set(expected) - set(found))
+        extra = sorted(set(found) - set(expected))
+        shapes = sorted(n for n in set(expected) & set(found) if expected[n] != found[n])
+        raise ModelFormatError(
+            f"{source}: the weights do not fit architecture {architecture!r} "
+            f"(missing: {missing or 'none'}; unexpected: {extra or 'none'}; "
+            f"wrong shape: {shapes or 'none'}). Pass the right architecture=."
+        )
+    for name, value in state.items():
+        if not np.issubdtype(np.asarray(value).dtype, np.floating):
+            raise ModelFormatError(f"{source}: {name} holds {np.asarray(value).dtype}, not floats.")
+    layer.set_state_dict(state)
+    layer.eval()
+    return layer
+
+
+def warn_if_other_version(metadata: ModelMetadata, source: Path) -> None:
+    """Warn when the files were written by another major mnistcnn or Paddle version."""
+    ours = current_versions()
+    for package in ("mnistcnn", "paddle"):
+        theirs = metadata.versions.get(package)
+        if theirs is not None and _release(theirs) != _release(ours[package]):
+            warnings.warn(
+                InconsistentVersionWarning(
+                    f"{source}: written by {package} {theirs}, loaded with {ours[package]}. "
+                    "It may load and run differently; check its accuracy (mnistcnn evaluate), "
+                    "or save it again with this version.",
+                    package=package,
+                    saved_version=theirs,
+                    current_version=ours[package],
+                ),
+                stacklevel=5,
+            )
+
+
+def _release(version: str) -> tuple[str, ...]:
+    """The part of a version that promises compatibility: the major number (``0.x``: major
+    and minor, as 0.x releases may change formats)."""
+    parts = version.split(".")
+    return tuple(parts[:2]) if parts[0] == "0" else tuple(parts[:1])
+
+
+def _weights_file(files: ModelFiles, metadata: ModelMetadata | None) -> Path | None:
+    """The dynamic weights to read: safetensors first; with metadata, only files it lists
+    (others are left over from an earlier save)."""
+    for suffix, found in ((SAFETENSORS, files.safetensors), (DYNAMIC, files.dynamic)):
+        if found is not None and (metadata is None or suffix in metadata.files):
+            return found
+    return None
+
+
+def _static_program(files: ModelFiles, metadata: ModelMetadata | None) -> Path | None:
+    """The static program file, preferring the one the metadata describes."""
+    if metadata is None:
+        return files.program
+    for suffix in STATIC_PROGRAMS:
+        if suffix in metadata.files and STATIC_PARAMS in metadata.files:
+            candidate = files.prefix.with_name(files.prefix.name + suffix)
+            return candidate if candidate.is_file() else None
+    return None
+
+
+def _expected_digest(metadata: ModelMetadata | None, prefix: Path, path: Path) -> str | None:
+    return None if metadata is None else metadata.files.get(path.name[len(prefix.name) :])
+
+
+def _check_digests(metadata: ModelMetadata, prefix: Path, paths: tuple[Path, ...]) -> None:
+    for path in paths:
+        expected = _expected_digest(metadata, prefix, path)
+        if expected is not None and file_sha256(path) != expected:
+            raise _digest_error(path)
+
+
+def _digest_error(path: Path) -> ModelFormatError:
+    return ModelFormatError(
+        f"{path} does not match its metadata (the SHA-256 differs): it was changed or "
+        "replaced after saving. Save the model again, or get the files again."
+    )
+
+
+def _probe_output(backend: StaticBackend) -> Literal["logits", "probabilities"]:
+    """Whether a static model without metadata ends in softmax, judged from its output.
+
+    The tutorial's own ``training=False`` export ends in ``Softmax``; its output must not be
+    soft-maxed again. Logits that happen to be non-negative and sum to 1 on every row of
+    random input are, in practice, impossible.
+    """
+    probe = np.random.default_rng(0).random((4, 1, 28, 28), dtype=np.float32)
+    output = backend.run(probe)
+    if output.ndim != 2 or output.shape[1] != 10:
+        raise ModelFormatError(
+            f"{backend.program}: the model outputs shape {output.shape}, expected (n, 10)."
+        )
+    is_distribution = (output >= 0).all() and np.allclose(output.sum(axis=1), 1.0, atol=1e-4)
+    return "probabilities" if is_distribution else "logits"
+
+
+def _not_found_message(files: ModelFiles, backend: BackendName | None) -> str:
+    prefix = files.prefix
+    weights = f"{prefix}.safetensors or {prefix}.pdparams"
+    static = f"{prefix}.json (or .pdmodel) with {prefix}.pdiparams"
+    wanted = {"dynamic": weights, "static": static, None: f"{weights}, or {static}"}[backend]
+    message = f"no {backend + ' ' if backend else ''}model found: expected {wanted}."
+    if files.meta is not None:
+        message += (
+            f" {files.meta} lists only: {', '.join(sorted(ModelMetadata.read(files.meta).files))}."
+        )
+    return message
