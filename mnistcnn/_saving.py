@@ -145,12 +145,14 @@ def _formats(format: SaveFormat | Collection[SaveFormat]) -> set[str]:
 
 
 def _save_safetensors(layer: nn.Layer, path: Path) -> None:
-    from safetensors.numpy import save_file
+    from safetensors.numpy import save as to_bytes
 
     arrays = {
         name: np.ascontiguousarray(value.numpy()) for name, value in layer.state_dict().items()
     }
-    save_file(arrays, str(path), metadata={"format": "mnistcnn-weights"})
+    # Written here rather than by safetensors' save_file, which creates files readable by their
+    # owner only, unlike every other file of a model.
+    path.write_bytes(to_bytes(arrays, metadata={"format": "mnistcnn-weights"}))
 
 
 def _layer_and_metadata(model: nn.Layer | DigitClassifier) -> tuple[nn.Layer, ModelMetadata]:

@@ -35,6 +35,9 @@ class _ArrayType:
     """Stands for ``numpy.ndarray`` in a pickle: passed to ``_reconstruct``, never called, so
     a file cannot allocate an array of a shape it chooses."""
 
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        raise _Refused("it calls numpy.ndarray directly, as Paddle never does")
+
 
 def _reconstruct(subtype: object, shape: object, dtype_code: object) -> np.ndarray:
     # Paddle and NumPy write exactly ``_reconstruct(ndarray, (0,), b'b')``; the array's real

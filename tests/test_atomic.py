@@ -137,6 +137,9 @@ def test_a_new_save_replaces_every_file_of_the_old_model(tmp_path: Path) -> None
     written = save(build_model("fast", seed=2), prefix, format="safetensors")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors", "m_meta.json"]
     assert [p.name for p in written] == ["m.safetensors", "m_meta.json"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert {oct(p.stat().st_mode & 0o777) for p in written} == {oct(0o666 & ~umask)}
     assert DigitClassifier.load(prefix).backend == "dynamic"
 
 

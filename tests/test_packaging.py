@@ -32,7 +32,7 @@ def test_wheel_contents(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     package = {n for n in names if n.startswith("mnistcnn/")}
     assert "mnistcnn/py.typed" in package and "mnistcnn/__init__.py" in package
-    for suffix in (".json", ".pdiparams", ".pdparams", "_meta.json"):
+    for suffix in (".json", ".pdiparams", ".safetensors", "_meta.json"):
         assert f"mnistcnn/weights/mnistcnn_best{suffix}" in package
     outside = {n.split("/")[0] for n in names} - {"mnistcnn", f"mnistcnn-{__version__}.dist-info"}
     assert outside == set()  # no tests, docs, examples, benchmarks

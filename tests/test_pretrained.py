@@ -19,13 +19,13 @@ def pretrained() -> DigitClassifier:
     return DigitClassifier.pretrained()
 
 
-def test_ships_both_formats_with_metadata() -> None:
+def test_ships_safetensors_and_the_static_model_with_metadata() -> None:
     names = sorted(p.name for p in WEIGHTS_DIR.iterdir() if p.name.startswith(PRETRAINED["best"]))
     prefix = PRETRAINED["best"]
-    assert names == [
+    assert names == [  # no pickle: nothing shipped can run code when loaded
         f"{prefix}.json",
         f"{prefix}.pdiparams",
-        f"{prefix}.pdparams",
+        f"{prefix}.safetensors",
         f"{prefix}_meta.json",
     ]
     assert sum(p.stat().st_size for p in WEIGHTS_DIR.iterdir()) < 2_000_000
@@ -42,6 +42,7 @@ def test_accuracy_on_the_mnist_test_set(
 
 def test_dynamic_and_static_agree(pretrained: DigitClassifier, test_set: MnistDataset) -> None:
     dynamic = DigitClassifier.pretrained(backend="dynamic")
+    assert dynamic.network is not None and dynamic.metadata.architecture == "best"
     np.testing.assert_allclose(
         dynamic.predict_proba(test_set.images), pretrained.predict_proba(test_set.images), atol=1e-5
     )
