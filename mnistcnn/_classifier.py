@@ -10,12 +10,11 @@ from typing import Literal
 import numpy as np
 import paddle
 from paddle import nn
-from PIL import Image
 
 from ._backends import Backend, BackendName, DynamicBackend, StaticBackend
 from ._errors import ModelFormatError, ModelNotFoundError
 from ._files import DYNAMIC, STATIC_PARAMS, STATIC_PROGRAMS, ModelFiles, file_sha256, prefix_of
-from ._inputs import Images, Picture, Preprocess, as_mnist, count_and_batches
+from ._inputs import Images, PictureInput, Preprocess, check_options, model_batches, picture_unit
 from ._metadata import ModelMetadata, current_versions
 from ._models import available_models, build_model, metadata_for
 from ._reading import Reading, read_digits
@@ -196,34 +195,53 @@ class DigitClassifier:
         """Probability of each digit for each image.
 
         Args:
-            images: one image or many: arrays shaped (28, 28), (n, 28, 28) or
-                (n, 1, 28, 28) (uint8 in [0, 255] or floats in [0, 1], light ink on black as in
-                MNIST), PIL images, file paths or picture arrays of other sizes (normalised to
-                MNIST's form), or a list of them.
-            batch_size: images per network call; memory stays bounded by it.
-            preprocess: ``"auto"`` takes MNIST-style 28x28 input as it is and normalises
-                everything else (see :meth:`preprocess`); ``"normalize"`` normalises every
-                image; ``"raw"`` takes every image as it is (only made grey and 28x28).
+            images: one image or many. Arrays: (28, 28), (n, 28, 28) or (n, 1, 28, 28)
+                MNIST digits (uint8 in [0, 255] or floats in [0, 1], light ink on black),
+                pictures of any other size, grey (H, W) or colour (H, W, 3|4), and stacks of
+                them (n, H, W), (n, 1, H, W), (n, H, W, 3|4); memory-mapped and read-only
+                arrays alike. Also PIL images, file paths, encoded bytes (``bytes``,
+                ``bytearray``, ``memoryview``) and binary file objects, and a list, tuple,
+                iterator or generator of any of these. ``images`` is never modified.
+            batch_size: images per network call; arrays and iterators are read this many
+                images at a time, so memory does not grow with their length.
+            preprocess: ``"auto"`` takes input already in MNIST's form as it is and
+                normalises everything else (see :meth:`preprocess`); ``"normalize"``
+                normalises every image; ``"raw"`` takes every image as it is (only made grey
+                and 28x28).
 
         Returns:
             float32 array of shape (n_images, 10) whose rows sum to 1; column ``j`` is the
             probability of digit ``classes_[j]``.
+
+        Raises:
+            ImageTypeError: an input of a type no image can be read from (an ``int``, a
+                ``dict``, an array of strings); also a :class:`TypeError`.
+            ImageNotFoundError: a path to no file; also a :class:`FileNotFoundError`.
+            ImageError: an image that cannot be read or used (damaged file, blank picture,
+                pixel values out of range, a shape that holds no image). The message names
+                the item (``images[3]``) and file. Also a :class:`ValueError`.
         """
-        count, batches = count_and_batches(
+        count, batches = model_batches(
             images,
             batch_size=batch_size,
             value_range=self._metadata.value_range,
             preprocess=preprocess,
         )
+        if count is None:  # an iterator: only the results are kept, never its images
+            parts = [self._probabilities(batch) for batch in batches]
+            if not parts:
+                return np.empty((0, len(self.classes_)), dtype=np.float32)
+            return np.concatenate(parts)
         result = np.empty((count, len(self.classes_)), dtype=np.float32)
         done = 0
         for batch in batches:
-            output = self._backend.run(batch)
-            if self._metadata.output == "logits":
-                output = _softmax(output)
-            result[done : done + len(batch)] = output
+            result[done : done + len(batch)] = self._probabilities(batch)
             done += len(batch)
         return result
+
+    def _probabilities(self, batch: np.ndarray) -> np.ndarray:
+        output = self._backend.run(batch)
+        return _softmax(output) if self._metadata.output == "logits" else output
 
     def predict(
         self, images: Images, *, batch_size: int = 64, preprocess: Preprocess = "auto"
@@ -243,7 +261,7 @@ class DigitClassifier:
         return labels
 
     @staticmethod
-    def preprocess(image: Picture, *, preprocess: Preprocess = "auto") -> np.ndarray:
+    def preprocess(image: PictureInput, *, preprocess: Preprocess = "auto") -> np.ndarray:
         """The 28x28 picture the network sees for ``image``, to check why a prediction went wrong.
 
         A picture of one digit (any size, mode, polarity or lighting) is normalised as MNIST
@@ -251,22 +269,25 @@ class DigitClassifier:
         aspect ratio kept and centred by its centre of mass in 28x28.
 
         Args:
-            image: a file path, a PIL image, or an array (see :meth:`predict_proba`).
+            image: one picture in any form :meth:`predict_proba` takes (an array, a PIL
+                image, a file path, bytes or a binary file object).
             preprocess: as for :meth:`predict_proba`.
 
         Returns:
             uint8 array of shape (28, 28), light ink on black.
 
         Raises:
-            ImageError: the picture cannot be read or holds no ink.
+            ImageError: the picture cannot be read or holds no ink (and its subclasses, as
+                for :meth:`predict_proba`).
         """
-        unit = as_mnist(image, preprocess)
+        check_options(batch_size=1, preprocess=preprocess)
+        unit = picture_unit(image, preprocess)
         pixels: np.ndarray = np.round(unit * 255).astype(np.uint8)
         return pixels
 
     def read_digits(
         self,
-        image: str | os.PathLike[str] | Image.Image | np.ndarray,
+        image: PictureInput,
         *,
         min_confidence: float = 0.5,
     ) -> Reading:
@@ -277,7 +298,7 @@ class DigitClassifier:
         is shown as ``?`` in ``text`` (its best guess stays in ``digits``).
 
         Args:
-            image: a file path, a PIL image, or a picture array.
+            image: one picture in any form :meth:`preprocess` takes.
             min_confidence: the probability a digit needs to count as read.
 
         Returns:

@@ -17,79 +17,152 @@ reliable only on input made the same way, so every picture is normalised like th
 
 from __future__ import annotations
 
-import contextlib
+import io
 import os
-import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, TypeAlias
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
-from ._errors import ImageError
-from ._preprocess import IMAGE_SIZE
+from ._errors import ImageError, ImageNotFoundError, ImageTypeError
+from ._preprocess import IMAGE_SIZE, unit_pixels
 
 MAX_PIXELS = 64_000_000
 """Larger pictures are refused (decompression bombs); a 3000x4000 photo has 12 million."""
 
+MAX_FILE_BYTES = 256 * 1024**2
+"""Larger ``bytes`` and file objects are refused before they are read in full."""
+
 WORKING_SIZE = 640
 """Larger pictures are reduced to this many pixels on their longer side before analysis."""
+
+FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM", "ICO", "DIB", "PCX", "TGA")
+"""The file formats read (JPEG includes MPO, the JPEG of many cameras; PPM includes PGM and
+PBM). Pillow knows more, but some of those run external programs (EPS runs Ghostscript) or are
+rarely seen outside old software: untrusted uploads stay within these."""
 
 _BOX = 20
 _MIN_CONTRAST = 0.12  # ink must differ from the paper by this much (of the full 0-1 range)
 
 
-def open_picture(
-    source: str | os.PathLike[str] | Image.Image, *, name: str | None = None
-) -> Image.Image:
-    """Open ``source`` as an upright PIL image, with a clear error for anything unreadable."""
-    if isinstance(source, Image.Image):
-        image, label = source, name or "image"
-    else:
-        path = Path(source)
-        label = name or str(path)
-        if not path.is_file():
-            raise ImageError(f"{label}: no such file.")
-        try:
-            with warnings.catch_warnings():
-                # Pillow only warns between its two limits; a warning is a refusal here too.
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
-                image = Image.open(path)
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise ImageError(f"{label}: refused as a decompression bomb ({exc}).") from exc
-        except UnidentifiedImageError as exc:
-            raise ImageError(f"{label}: not a readable image (unknown format).") from exc
-        except OSError as exc:
-            raise ImageError(f"{label}: not a readable image ({exc}).") from exc
-        try:
-            if image.width * image.height > MAX_PIXELS:
-                raise ImageError(
-                    f"{label}: {image.width}x{image.height} pixels is over the limit of "
-                    f"{MAX_PIXELS:,}; scale the picture down first."
-                )
-            if image.format == "JPEG" and max(image.size) >= 2 * WORKING_SIZE:
-                # Decode at a fraction of the size (1/2 to 1/8): a phone photo loads ~10x faster.
-                scale = max(image.size) // WORKING_SIZE
-                image.draft(image.mode, (image.width // scale, image.height // scale))
-            image.load()  # reads the pixels and closes the file
-        except OSError as exc:
-            image.close()
-            raise ImageError(f"{label}: not a readable image ({exc}).") from exc
-        except BaseException:
-            image.close()
-            raise
+class BinaryReadable(Protocol):
+    """Anything with a binary ``read()``: an open file, :class:`io.BytesIO`, an upload stream."""
+
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
+PictureSource: TypeAlias = (
+    str | os.PathLike[str] | Image.Image | bytes | bytearray | memoryview | BinaryReadable
+)
+"""A picture that is not an array: a file path, a PIL image, encoded bytes, a binary file object."""
+
+
+def is_picture_source(item: object) -> bool:
+    """Whether ``item`` is one picture given as a path, PIL image, bytes or binary file object."""
+    return isinstance(
+        item, (str, os.PathLike, Image.Image, bytes, bytearray, memoryview)
+    ) or callable(getattr(item, "read", None))
+
+
+def source_name(source: object) -> str | None:
+    """The file name ``source`` stands for, if it has one (a path, or an open file's name)."""
+    if isinstance(source, (str, os.PathLike)):
+        return str(os.fspath(source))
+    name = getattr(source, "name", None)
+    return name if isinstance(name, str) else None
+
+
+def open_picture(source: PictureSource, *, name: str | None = None) -> Image.Image:
+    """Open ``source`` as an upright PIL image, with a clear error for anything unreadable.
+
+    Raises:
+        ImageNotFoundError: ``source`` is a path to no file.
+        ImageTypeError: ``source`` is none of the accepted types, or a text-mode file.
+        ImageError: the data is not a picture in one of :data:`FORMATS`, is damaged, or is too
+            large.
+    """
+    named = name or source_name(source)
+    label = f"{named}: " if named else ""  # starts each message, naming the file if any
+    image = source if isinstance(source, Image.Image) else _decode(_encoded(source, label), label)
     if image.width == 0 or image.height == 0:
-        raise ImageError(f"{label}: the image is empty ({image.width}x{image.height} pixels).")
+        raise ImageError(f"{label}the image is empty ({image.width}x{image.height} pixels).")
     if image.width * image.height > MAX_PIXELS:
         raise ImageError(
-            f"{label}: {image.width}x{image.height} pixels is over the limit of {MAX_PIXELS:,}."
+            f"{label}{image.width}x{image.height} pixels is over the limit of {MAX_PIXELS:,}."
         )
     try:
         return ImageOps.exif_transpose(image) or image
-    except (OSError, ValueError, SyntaxError):  # a damaged EXIF block: keep the pixels as they are
+    except Exception:  # a damaged EXIF block fails in many ways: keep the pixels as they are
         return image
+
+
+def _encoded(source: object, label: str) -> Path | io.BytesIO:
+    """The file to decode: a checked path, or the bytes of an in-memory picture or stream.
+
+    ``label`` starts every error message (``"photo.png: "``, or ``""`` for unnamed data).
+    """
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(os.fspath(source))
+        if not path.exists():
+            raise ImageNotFoundError(f"{label}no such file. Check the path.")
+        if not path.is_file():
+            raise ImageError(f"{label}not a file (a directory?); pass the path of a picture.")
+        return path
+    if isinstance(source, memoryview):
+        source = source.tobytes()
+    elif not isinstance(source, (bytes, bytearray)):
+        try:
+            source = source.read(MAX_FILE_BYTES + 1)  # type: ignore[attr-defined]
+        except (OSError, ValueError) as exc:  # a closed file, a broken stream
+            raise ImageError(f"{label}could not be read ({exc}).") from exc
+        if isinstance(source, str):
+            raise ImageTypeError(f"{label}opened in text mode; open the file with 'rb'.")
+        if not isinstance(source, (bytes, bytearray)):
+            raise ImageTypeError(
+                f"{label}read() returned {type(source).__name__}, not bytes; pass a file "
+                "opened in binary mode, bytes, or a path."
+            )
+    if len(source) > MAX_FILE_BYTES:
+        raise ImageError(
+            f"{label}more than {MAX_FILE_BYTES:,} bytes, too large for one picture of a digit."
+        )
+    return io.BytesIO(source)
+
+
+def _decode(file: Path | io.BytesIO, label: str) -> Image.Image:
+    """Decode a picture, refusing bombs before their pixels are read."""
+    try:
+        # A picture between Pillow's two limits also makes Pillow warn (an error under a
+        # strict warnings filter, caught below); the warning is not silenced here because
+        # warnings.catch_warnings is not thread-safe. It is refused below either way.
+        image = Image.open(file, formats=FORMATS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"{label}refused as a decompression bomb ({exc}).") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageError(f"{label}not a readable image (not one of {', '.join(FORMATS)}).") from exc
+    except Exception as exc:  # Pillow's parsers fail in many ways on damaged or hostile data
+        raise ImageError(f"{label}not a readable image ({exc}).") from exc
+    try:
+        if image.width * image.height > MAX_PIXELS:
+            raise ImageError(
+                f"{label}{image.width}x{image.height} pixels is over the limit of "
+                f"{MAX_PIXELS:,}; scale the picture down first."
+            )
+        if image.format == "JPEG" and max(image.size) >= 2 * WORKING_SIZE:
+            # Decode at a fraction of the size (1/2 to 1/8): a phone photo loads ~10x faster.
+            scale = max(image.size) // WORKING_SIZE
+            image.draft(image.mode, (image.width // scale, image.height // scale))
+        image.load()  # reads the pixels and closes the file
+    except ImageError:
+        image.close()
+        raise
+    except Exception as exc:  # as above: truncated data, bad chunks, decoder errors
+        image.close()
+        raise ImageError(f"{label}not a readable image ({exc}).") from exc
+    return image
 
 
 def grayscale(image: Image.Image) -> np.ndarray:
@@ -116,10 +189,10 @@ def grayscale(image: Image.Image) -> np.ndarray:
     if not has_alpha:
         if image.mode == "CMYK":
             image = image.convert("RGB")
-        return np.asarray(image.convert("L"), dtype=np.float32) / 255
+        return unit_pixels(np.asarray(image.convert("L")))
     rgba = image.convert("RGBA")
-    alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32) / 255
-    lum = np.asarray(rgba.convert("L"), dtype=np.float32) / 255
+    alpha = unit_pixels(np.asarray(rgba.getchannel("A")))
+    lum = unit_pixels(np.asarray(rgba.convert("L")))
     opaque = alpha > 0.5
     if opaque.all():
         return lum
@@ -292,69 +365,23 @@ def fit_and_centre(glyph: np.ndarray) -> np.ndarray:
     return result
 
 
-def looks_like_mnist(gray: np.ndarray) -> bool:
-    """A 28x28 picture of light ink on a dark background: already in MNIST's form."""
-    if gray.shape != (IMAGE_SIZE, IMAGE_SIZE):
-        return False
-    ring = np.concatenate([gray[0], gray[-1], gray[1:-1, 0], gray[1:-1, -1]])
-    return float(np.median(ring)) < 0.25 and float(gray.max()) > 0.5
-
-
-def picture_to_array(
-    source: str | os.PathLike[str] | Image.Image | np.ndarray, *, normalise: bool | None = None
-) -> np.ndarray:
-    """The 28x28 uint8 MNIST-style array (light ink on black) for a picture of one digit.
-
-    Args:
-        source: a file path, a PIL image, or a grey (H, W) / colour (H, W, 3|4) array
-            (uint8, or floats in [0, 1]).
-        normalise: ``None`` normalises everything but a 28x28 picture that is already in
-            MNIST's form; ``True`` always normalises; ``False`` only resizes to 28x28.
+def normalise(gray: np.ndarray) -> np.ndarray:
+    """MNIST's form (uint8 (28, 28), light ink on black) of a grey picture of one digit.
 
     Raises:
-        ImageError: the picture cannot be read, or holds no ink.
+        ImageError: the picture holds no ink.
     """
-    with naming(source):
-        gray = grayscale(open_picture(as_image(source)))
-        if normalise is False or (normalise is None and looks_like_mnist(gray)):
-            if gray.shape != (IMAGE_SIZE, IMAGE_SIZE):
-                resized = Image.fromarray(gray, mode="F").resize(
-                    (IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BOX
-                )
-                gray = np.asarray(resized, dtype=np.float32)
-            raw: np.ndarray = np.round(np.clip(gray, 0, 1) * 255).astype(np.uint8)
-            return raw
-        ink = ink_map(shrink(gray)[0])
-        labels, blobs = ink_blobs(ink)
-        return to_mnist(ink, labels, digit_pieces(blobs))
+    ink = ink_map(shrink(gray)[0])
+    labels, blobs = ink_blobs(ink)
+    return to_mnist(ink, labels, digit_pieces(blobs))
 
 
-@contextlib.contextmanager
-def naming(source: object) -> Iterator[None]:
-    """Prefix an :class:`ImageError` raised inside with the file it is about, if not yet named."""
-    try:
-        yield
-    except ImageError as exc:
-        if isinstance(source, (str, os.PathLike)) and os.fspath(source) not in str(exc):
-            raise ImageError(f"{os.fspath(source)}: {exc}") from exc
-        raise
-
-
-def as_image(
-    source: str | os.PathLike[str] | Image.Image | np.ndarray,
-) -> str | os.PathLike[str] | Image.Image:
-    if not isinstance(source, np.ndarray):
-        return source
-    array = source
-    if array.dtype != np.uint8:
-        values = np.asarray(array, dtype=np.float32)
-        if values.size and values.max() > 1.0:
-            values = values / np.float32(255)
-        array = np.round(np.clip(values, 0, 1) * 255).astype(np.uint8)
-    if array.ndim == 3 and array.shape[-1] == 1:
-        array = array[..., 0]
-    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
-        raise ImageError(
-            f"a picture array must be (H, W), (H, W, 3) or (H, W, 4); got {source.shape}."
+def resize_to_mnist(gray: np.ndarray) -> np.ndarray:
+    """A grey picture only resized to 28x28 (a box filter), as uint8: no other change."""
+    if gray.shape != (IMAGE_SIZE, IMAGE_SIZE):
+        resized = Image.fromarray(gray, mode="F").resize(
+            (IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BOX
         )
-    return Image.fromarray(array)
+        gray = np.asarray(resized, dtype=np.float32)
+    result: np.ndarray = np.round(np.clip(gray, 0, 1) * 255).astype(np.uint8)
+    return result

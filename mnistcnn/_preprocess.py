@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._errors import ImageError, ImageTypeError
+
 IMAGE_SIZE = 28
 INPUT_SHAPE = (1, IMAGE_SIZE, IMAGE_SIZE)
 """Shape of one network input: (channels, height, width)."""
@@ -16,11 +18,15 @@ INPUT_SHAPE = (1, IMAGE_SIZE, IMAGE_SIZE)
 DEFAULT_VALUE_RANGE = (0.0, 1.0)
 """Pixel values as the network receives them: background 0.0, full ink 1.0 (``ToTensor``)."""
 
+_TO_UNIT = np.float32(1 / 255)
+
 
 def to_model_input(
     images: np.ndarray, *, value_range: tuple[float, float] = DEFAULT_VALUE_RANGE
 ) -> np.ndarray:
     """Turn MNIST-style pixels into a float32 batch of shape (n, 1, 28, 28).
+
+    The result is always a new array: writing into it never changes ``images``.
 
     Args:
         images: uint8 pixels in [0, 255], or floats already in [0, 1]; light ink on a dark
@@ -32,6 +38,7 @@ def to_model_input(
 
     Raises:
         ImageError: if the shape or the value range is not one of the above.
+        ImageTypeError: if the pixels are not numbers (strings, objects, complex numbers).
 
     Examples:
         >>> import numpy as np
@@ -39,8 +46,6 @@ def to_model_input(
         >>> batch.shape, batch.dtype, float(batch.max())
         ((2, 1, 28, 28), dtype('float32'), 1.0)
     """
-    from ._errors import ImageError
-
     array = np.asarray(images)
     if (
         array.shape[-2:] != (IMAGE_SIZE, IMAGE_SIZE)
@@ -51,28 +56,61 @@ def to_model_input(
             f"expected images shaped (28, 28), (n, 28, 28) or (n, 1, 28, 28); got {array.shape}. "
             "Pass pictures of other sizes as PIL images or file paths so that they are normalised."
         )
-    if np.issubdtype(array.dtype, np.integer):
-        if array.dtype != np.uint8 and array.size and (array.min() < 0 or array.max() > 255):
-            raise ImageError(
-                f"integer images must hold values in [0, 255]; got values in "
-                f"[{array.min()}, {array.max()}]."
-            )
-        unit = array.astype(np.float32) * np.float32(1 / 255)
-    elif np.issubdtype(array.dtype, np.floating) or array.dtype == np.bool_:
-        unit = array.astype(np.float32, copy=False)
-        if not np.isfinite(unit).all():
-            raise ImageError("float images must hold values in [0, 1]; got NaN or infinity.")
-        if unit.size and (unit.min() < 0.0 or unit.max() > 1.0):
-            raise ImageError(
-                f"float images must hold values in [0, 1]; got values in "
-                f"[{unit.min():g}, {unit.max():g}]. Divide 0-255 pixels by 255, or "
-                "pass them as uint8."
-            )
-    else:
-        raise ImageError(
-            f"unsupported pixel type {array.dtype}; pass integers in [0, 255] or floats in [0, 1]."
-        )
+    unit = unit_pixels(array).reshape(-1, *INPUT_SHAPE)
+    return scale_to(unit, value_range)
+
+
+def unit_pixels(array: np.ndarray) -> np.ndarray:
+    """``array``'s pixels as a new C-contiguous float32 array in [0, 1] (0 = black, 1 = white).
+
+    The one conversion of pixel values: integers are divided by 255, floats must already be in
+    [0, 1], booleans are 0 or 1. Every input form goes through it, so the same picture gives the
+    same numbers whichever way it arrives.
+
+    Raises:
+        ImageError: NaN, infinity, or values outside [0, 255] (integers) or [0, 1] (floats).
+        ImageTypeError: the pixels are not real numbers.
+    """
+    kind = array.dtype.kind
+    if kind == "u" and array.dtype.itemsize == 1:
+        unit: np.ndarray = np.multiply(array, _TO_UNIT, dtype=np.float32)
+        return unit
+    if kind in "iu":
+        if array.size:
+            low, high = array.min(), array.max()
+            if low < 0 or high > 255:
+                raise ImageError(
+                    f"integer images must hold values in [0, 255]; got values in [{low}, {high}]. "
+                    "Scale other ranges to 0-255 (16-bit pixels: pixels // 257), or pass floats "
+                    "in [0, 1]."
+                )
+        unit = np.multiply(array, _TO_UNIT, dtype=np.float32)
+        return unit
+    if kind == "b":
+        return array.astype(np.float32)
+    if kind == "f":
+        # Checked before the cast, which would overflow (with a warning) for huge float64s.
+        if array.size:
+            low, high = array.min(), array.max()
+            if not (low >= 0.0 and high <= 1.0):  # NaN fails both comparisons
+                if not np.isfinite(array).all():
+                    raise ImageError(
+                        "float images must hold values in [0, 1]; got NaN or infinity."
+                    )
+                raise ImageError(
+                    f"float images must hold values in [0, 1]; got values in "
+                    f"[{low:g}, {high:g}]. Divide 0-255 pixels by 255, or pass them as uint8."
+                )
+        return array.astype(np.float32)  # always a copy: the caller's array is never written
+    raise ImageTypeError(
+        f"unsupported pixel type {array.dtype}; pass integers in [0, 255] or floats in [0, 1]."
+    )
+
+
+def scale_to(unit: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
+    """``unit`` pixels (in [0, 1]) mapped to the network's ``value_range``."""
     low, high = value_range
-    if (low, high) != (0.0, 1.0):
-        unit = unit * np.float32(high - low) + np.float32(low)
-    return np.ascontiguousarray(unit.reshape(-1, *INPUT_SHAPE), dtype=np.float32)
+    if (low, high) == (0.0, 1.0):
+        return unit
+    result: np.ndarray = unit * np.float32(high - low) + np.float32(low)
+    return result

@@ -10,26 +10,14 @@ normalised to MNIST's form and all are classified in one batch.
 from __future__ import annotations
 
 import itertools
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image
 
 from ._errors import ImageError
-from ._pictures import (
-    Blob,
-    Box,
-    as_image,
-    fit_and_centre,
-    grayscale,
-    ink_blobs,
-    ink_map,
-    naming,
-    open_picture,
-    shrink,
-)
+from ._inputs import PictureInput, about, picture_gray
+from ._pictures import Blob, Box, fit_and_centre, ink_blobs, ink_map, shrink
 
 if TYPE_CHECKING:
     from ._classifier import DigitClassifier
@@ -101,16 +89,16 @@ class _Group(Box):
 
 def read_digits(
     classifier: DigitClassifier,
-    image: str | os.PathLike[str] | Image.Image | np.ndarray,
+    image: PictureInput,
     *,
     min_confidence: float = 0.5,
 ) -> Reading:
     """Read every digit in ``image``, left to right. See :meth:`DigitClassifier.read_digits`."""
     if not 0.0 <= min_confidence <= 1.0:
         raise ValueError(f"min_confidence must be in [0, 1]; got {min_confidence}.")
-    with naming(image):
-        gray = grayscale(open_picture(as_image(image)))
-        small, scale = shrink(gray)
+    gray = picture_gray(image)
+    small, scale = shrink(gray)
+    with about(image):
         ink = ink_map(small)
         labels, blobs = ink_blobs(ink)
     groups = _drop_specks(_attach_fragments([_Group.of(b) for b in blobs]))

@@ -16,6 +16,7 @@ from mnistcnn import (
     build_model,
     save,
 )
+from mnistcnn._errors import ImageNotFoundError, ImageTypeError
 
 from .conftest import TESTS, run_python
 
@@ -89,15 +90,17 @@ def test_bad_images_raise_typed_errors(classifier: DigitClassifier, tmp_path: Pa
     (tmp_path / "notes.txt").write_text("not an image")
     with pytest.raises(ImageError, match=r"notes\.txt: not a readable image"):
         classifier.predict(tmp_path / "notes.txt")
-    with pytest.raises(ImageError, match="no such file"):
+    with pytest.raises(ImageNotFoundError, match=r"missing\.png: no such file") as missing:
         classifier.predict(tmp_path / "missing.png")
+    assert isinstance(missing.value, FileNotFoundError)
     Image.new("L", (40, 40), 255).save(tmp_path / "blank.png")
     with pytest.raises(ImageError, match="blank"):
         classifier.predict(tmp_path / "blank.png")
     with pytest.raises(ImageError, match="values in"):
         classifier.predict(np.full((2, 28, 28), 200.0))
-    with pytest.raises(ImageError, match="cannot read images from dict"):
+    with pytest.raises(ImageTypeError, match="cannot read images from a dict") as wrong_type:
         classifier.predict({"a": 1})  # type: ignore[arg-type]
+    assert isinstance(wrong_type.value, TypeError)
     with pytest.raises(ValueError, match="batch_size must be at least 1"):
         classifier.predict(np.zeros((2, 28, 28), np.uint8), batch_size=0)
 
