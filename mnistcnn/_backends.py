@@ -31,23 +31,36 @@ def available_cpus() -> int:
 
 
 class DynamicBackend:
-    """Runs an in-memory :class:`paddle.nn.Layer` in eval mode without gradients."""
+    """Runs an in-memory :class:`paddle.nn.Layer` in eval mode without gradients.
+
+    A layer in training mode is switched to eval mode for each batch and back afterwards. The
+    switch and the forward pass hold one lock, so that threads sharing the classifier never run
+    a batch while another thread has put the layer back into training mode (dropout and batch
+    statistics would then change the result), and the layer ends in the mode it started in.
+    """
 
     name: BackendName = "dynamic"
 
     def __init__(self, layer: nn.Layer) -> None:
         self.layer = layer
+        self._lock = threading.Lock()
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        was_training = self.layer.training
-        self.layer.eval()
-        try:
-            with paddle.no_grad():
-                output = self.layer(paddle.to_tensor(batch))
-        finally:
-            if was_training:
-                self.layer.train()
-        result: np.ndarray = output.numpy()
+        with self._lock:
+            # Each sublayer's own mode is restored: a user may keep some in eval mode (frozen
+            # batch norm) while the rest trains, which layer.train() would not give back. The
+            # flags are set directly because eval()/train() also switch Paddle's tracer mode,
+            # which is shared with whatever else the process runs.
+            training = [sub for sub in self.layer.sublayers(include_self=True) if sub.training]
+            for sub in training:
+                sub.training = False
+            try:
+                with paddle.no_grad():
+                    output = self.layer(paddle.to_tensor(batch))
+                result: np.ndarray = output.numpy()
+            finally:
+                for sub in training:
+                    sub.training = True
         return result
 
 
