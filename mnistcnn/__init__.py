@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import logging
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__ as __version__
@@ -111,7 +112,11 @@ def __getattr__(name: str) -> Any:
     root = logging.getLogger()
     level, handlers = root.level, root.handlers[:]
     try:
-        value = getattr(importlib.import_module(f".{module}", __name__), name)
+        with warnings.catch_warnings():  # the caller's filters are back as they were after
+            # `import paddle` warns that no C++ compiler cache is installed: noise to anyone
+            # who is not building Paddle extensions.
+            warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
+            value = getattr(importlib.import_module(f".{module}", __name__), name)
     finally:
         root.setLevel(level)
         root.handlers[:] = handlers

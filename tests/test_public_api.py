@@ -109,3 +109,19 @@ def test_importing_paddle_through_mnistcnn_leaves_the_root_logger_alone() -> Non
     result = run_python("-c", code)
     assert result.stdout.split() == [str(logging.WARNING), "0"]
     assert "nobody asked for" not in result.stderr
+
+
+def test_importing_paddle_through_mnistcnn_is_quiet_and_leaves_warning_filters_alone() -> None:
+    code = (
+        "import warnings\n"
+        "import numpy as np\n"
+        "before = list(warnings.filters)\n"
+        "from mnistcnn import DigitClassifier\n"
+        "DigitClassifier.pretrained().predict(np.zeros((28, 28), np.uint8))\n"
+        "print(warnings.filters == before)\n"
+        "warnings.warn('a warning of the application')\n"
+    )
+    result = run_python("-W", "default", "-c", code)
+    assert result.stdout.split() == ["True"]
+    assert "ccache" not in result.stderr  # Paddle's import-time noise
+    assert "a warning of the application" in result.stderr  # the application's still show
