@@ -60,7 +60,8 @@ def locked(directory: Path, *, exclusive: bool) -> Iterator[None]:
         return
     fd = os.open(directory, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        with contextlib.suppress(OSError):  # a file system without flock: the journal still holds
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
         yield
     finally:
         os.close(fd)  # releases the lock
