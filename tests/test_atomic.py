@@ -155,3 +155,27 @@ def test_stale_staging_of_a_dead_process_is_removed(tmp_path: Path) -> None:
     DigitClassifier.load(prefix)
     assert not stale.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors", "m_meta.json"]
+
+
+@pytest.mark.slow
+def test_loads_while_another_process_saves_always_see_one_complete_model(
+    tmp_path: Path, references: dict[float, np.ndarray]
+) -> None:
+    prefix = tmp_path / "m"
+    _save_a(prefix)
+    writer = _start(prefix, "loop")
+    images = _probe_images()
+    seen = set()
+    try:
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline:
+            for backend in ("dynamic", "static"):
+                classifier = DigitClassifier.load(prefix, backend=backend)  # type: ignore[arg-type]
+                accuracy = classifier.metadata.accuracy
+                assert accuracy in references
+                probabilities = classifier.predict_proba(images)
+                np.testing.assert_allclose(probabilities, references[accuracy], atol=1e-5)
+                seen.add(accuracy)
+    finally:
+        _killed(writer, kill=True)
+    assert seen == {0.1, 0.2}  # the loads really did interleave with saves
