@@ -10,13 +10,14 @@ from PIL import Image
 from mnistcnn import (
     DigitClassifier,
     ImageError,
+    ImageNotFoundError,
+    ImageTypeError,
     MnistDataset,
     ModelFormatError,
     ModelNotFoundError,
     build_model,
     save,
 )
-from mnistcnn._errors import ImageNotFoundError, ImageTypeError
 
 from .conftest import TESTS, run_python
 

@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 import io
+import itertools
+import struct
 import time
 import tracemalloc
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import paddle
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from PIL import Image
 
-from mnistcnn import DigitClassifier, ImageError, MnistCnnError, MnistDataset, to_model_input
-from mnistcnn._errors import ImageNotFoundError, ImageTypeError
+from mnistcnn import (
+    DigitClassifier,
+    ImageError,
+    ImageNotFoundError,
+    ImageTypeError,
+    MnistCnnError,
+    MnistDataset,
+    to_model_input,
+)
 from mnistcnn._inputs import is_mnist_form
+from mnistcnn._pictures import MAX_PIXELS
 from mnistcnn._preprocess import unit_pixels
 
 from .pictures import load_usps, photo_of
@@ -296,3 +310,149 @@ def test_large_files_and_slow_decoders_are_bounded(model: DigitClassifier) -> No
     with pytest.raises(ImageError, match="not a readable image"):
         model.predict(io.BytesIO(b"\x00" * 50_000_000))  # 50 MB of nothing
     assert time.perf_counter() - start < 2
+
+
+# --- anything at all: a result or an MnistCnnError, quickly and in bounded memory ----------
+
+_FUZZ = settings(
+    max_examples=60,
+    deadline=3000,
+    database=None,  # nothing written into the checkout
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+_SHAPES = st.one_of(
+    hnp.array_shapes(min_dims=0, max_dims=5, min_side=0, max_side=5),
+    st.sampled_from([(28, 28), (3, 28, 28), (2, 1, 28, 28), (28, 28, 3), (2, 40, 30), (9, 9, 4)]),
+)
+_DTYPES = st.one_of(
+    hnp.scalar_dtypes(),
+    hnp.byte_string_dtypes(),
+    hnp.unicode_string_dtypes(),
+    st.just(np.dtype(object)),
+)
+
+
+def _check_outcome(model: DigitClassifier, images: object) -> np.ndarray | MnistCnnError:
+    """Predict; only a proper result or an MnistCnnError may come out."""
+    try:
+        result = model.predict_proba(images)  # type: ignore[arg-type]
+    except MnistCnnError as exc:
+        return exc
+    assert result.ndim == 2 and result.shape[1] == 10 and result.dtype == np.float32
+    assert np.isfinite(result).all()
+    np.testing.assert_allclose(result.sum(axis=1), 1.0, atol=1e-4)
+    return result
+
+
+@_FUZZ
+@given(data=st.data(), dtype=_DTYPES, shape=_SHAPES)
+def test_any_array_gives_a_result_or_a_typed_error(
+    model: DigitClassifier, data: st.DataObject, dtype: np.dtype, shape: tuple[int, ...]
+) -> None:
+    elements = st.one_of(st.none(), st.integers(), st.text()) if dtype.kind == "O" else None
+    array = data.draw(hnp.arrays(dtype, shape, elements=elements))
+    before = array.copy()
+    outcome = _check_outcome(model, array)
+    if dtype.kind not in "biuf":
+        assert isinstance(outcome, ImageTypeError)
+    elif dtype == np.uint8 and shape in ((28, 28), (3, 28, 28), (2, 1, 28, 28)):
+        # MNIST-shaped bytes are always usable, unless "auto" finds a picture with no ink.
+        assert not isinstance(outcome, Exception) or "no ink" in str(outcome)
+    if isinstance(outcome, np.ndarray) and array.ndim == 3 and array.shape[-1] not in (3, 4):
+        assert len(outcome) == array.shape[0]
+    np.testing.assert_array_equal(array, before)  # never written into
+
+
+@_FUZZ
+@given(
+    pictures=st.integers(1, 3),
+    height=st.integers(1, 10**6),
+    width=st.integers(1, 10**6),
+    channels=st.sampled_from([(), (3,)]),
+)
+def test_huge_pictures_are_refused_before_allocating(
+    model: DigitClassifier, pictures: int, height: int, width: int, channels: tuple[int, ...]
+) -> None:
+    assume(height * width > MAX_PIXELS)
+    shape = (pictures, height, width, *channels) if pictures > 1 else (height, width, *channels)
+    huge = np.broadcast_to(np.uint8(0), shape)  # takes no memory until someone copies it
+    tracemalloc.start()
+    try:
+        with pytest.raises(ImageError, match="over the limit"):
+            model.predict_proba(huge)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000
+
+
+def _encoded_digits(test_set: MnistDataset) -> list[bytes]:
+    pictures = [Image.fromarray(test_set.images[0]), Image.fromarray(255 - test_set.images[1])]
+    encoded = []
+    for picture, fmt in itertools.product(pictures, ["PNG", "JPEG", "GIF", "BMP", "TIFF"]):
+        buffer = io.BytesIO()
+        picture.resize((40, 40)).save(buffer, format=fmt)
+        encoded.append(buffer.getvalue())
+    return encoded
+
+
+@_FUZZ
+@given(data=st.data())
+def test_random_truncated_and_damaged_files_give_a_result_or_an_image_error(
+    model: DigitClassifier, test_set: MnistDataset, data: st.DataObject
+) -> None:
+    sources = _encoded_digits(test_set)
+    source = data.draw(st.sampled_from(sources))
+    damage = data.draw(st.sampled_from(["random", "truncated", "flipped"]))
+    if damage == "random":
+        encoded = data.draw(st.binary(max_size=2000))
+    elif damage == "truncated":
+        encoded = source[: data.draw(st.integers(0, len(source) - 1))]
+    else:
+        flipped = bytearray(source)
+        for index in data.draw(st.lists(st.integers(0, len(source) - 1), min_size=1, max_size=8)):
+            flipped[index] ^= data.draw(st.integers(1, 255))
+        encoded = bytes(flipped)
+    outcome = _check_outcome(model, encoded)
+    assert not isinstance(outcome, Exception) or isinstance(outcome, ImageError)
+    again = _check_outcome(model, io.BytesIO(encoded))  # a file object: the same outcome
+    if isinstance(outcome, np.ndarray):
+        assert isinstance(again, np.ndarray) and np.array_equal(outcome, again)
+    else:
+        assert type(again) is type(outcome)
+
+
+def _png_declaring(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims ``width`` x ``height`` pixels (a decompression bomb)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 1000))
+        + chunk(b"IEND", b"")
+    )
+
+
+@_FUZZ
+@given(width=st.integers(1, 2**31 - 1), height=st.integers(1, 2**31 - 1))
+def test_decompression_bombs_are_refused(model: DigitClassifier, width: int, height: int) -> None:
+    assume(width * height > MAX_PIXELS)
+    start = time.perf_counter()
+    with pytest.raises(ImageError, match=r"decompression bomb|over the limit"):
+        model.predict(_png_declaring(width, height))
+    assert time.perf_counter() - start < 1
+
+
+def test_a_tiny_png_declaring_ten_billion_pixels(model: DigitClassifier, tmp_path: Path) -> None:
+    bomb = _png_declaring(100_000, 100_000)
+    assert len(bomb) < 100
+    (tmp_path / "bomb.png").write_bytes(bomb)
+    for form in (bomb, io.BytesIO(bomb), tmp_path / "bomb.png"):
+        with pytest.raises(ImageError, match="decompression bomb"):
+            model.predict(form)  # type: ignore[arg-type]
