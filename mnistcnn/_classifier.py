@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import paddle
 from paddle import nn
 
-from ._backends import Backend, BackendName, DynamicBackend, StaticBackend
-from ._errors import ModelFormatError, ModelNotFoundError
-from ._files import DYNAMIC, STATIC_PARAMS, STATIC_PROGRAMS, ModelFiles, file_sha256, prefix_of
+from ._backends import Backend, BackendName, DynamicBackend
 from ._inputs import Images, PictureInput, Preprocess, check_options, model_batches, picture_unit
-from ._metadata import ModelMetadata, current_versions
-from ._models import available_models, build_model, metadata_for
+from ._loading import open_model
+from ._metadata import ModelMetadata
+from ._models import metadata_for
 from ._reading import Reading, read_digits
 
 __all__ = ["DigitClassifier"]
-
-_BACKENDS: tuple[BackendName, ...] = ("dynamic", "static")
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 PRETRAINED = {"best": "mnistcnn_best"}
@@ -48,9 +43,6 @@ class DigitClassifier:
         (3, 10)
     """
 
-    classes_: np.ndarray = np.arange(10, dtype=np.int64)
-    """The digit each column of :meth:`predict_proba` stands for."""
-
     def __init__(self, model: nn.Layer) -> None:
         if not isinstance(model, nn.Layer):
             raise TypeError(
@@ -59,6 +51,7 @@ class DigitClassifier:
             )
         self._backend: Backend = DynamicBackend(model)
         self._metadata = metadata_for(model)
+        self._classes = _read_only_classes(self._metadata)
         self._source: Path | None = None
 
     @classmethod
@@ -68,6 +61,7 @@ class DigitClassifier:
         classifier = cls.__new__(cls)
         classifier._backend = backend
         classifier._metadata = metadata
+        classifier._classes = _read_only_classes(metadata)
         classifier._source = source
         return classifier
 
@@ -83,66 +77,35 @@ class DigitClassifier:
         """Load a saved model, whichever files it was saved as.
 
         Args:
-            path: the path prefix, or any of the model's files (``m.pdparams``, ``m.json``,
-                ``m.pdmodel``, ``m.pdiparams``, ``m_meta.json``).
+            path: the path prefix, or any of the model's files (``m.safetensors``,
+                ``m.pdparams``, ``m.json``, ``m.pdmodel``, ``m.pdiparams``, ``m_meta.json``).
             backend: ``None`` picks the static model when it is there (the Paddle Inference
                 predictor, several times faster on CPU), else the dynamic one;
-                ``"dynamic"`` or ``"static"`` forces one.
-            architecture: the :func:`build_model` name for a ``.pdparams`` file saved without
-                metadata (default ``"tutorial"``, the network of Paddle's MNIST tutorial).
+                ``"dynamic"`` or ``"static"`` forces one. The dynamic model reads
+                ``.safetensors`` when there is one, else ``.pdparams``.
+            architecture: the :func:`build_model` name for weights saved without metadata
+                (default ``"tutorial"``, the network of Paddle's MNIST tutorial).
             num_threads: CPU threads for the static backend (default: all available).
+
+        Weights files are checked against the SHA-256 in the metadata and parsed without
+        running code: ``.pdparams`` (a pickle) through an unpickler that rebuilds only arrays
+        and plain containers, so a crafted file is refused before any of its code runs. A save
+        that a crash interrupted after its commit point is completed first.
 
         Raises:
             ModelNotFoundError: no model files at ``path``.
             ModelFormatError: the files are not usable (wrong architecture, files that do not
-                match their metadata, ...).
+                match their metadata, a pickle that asks for anything but arrays, ...).
             ValueError: ``backend`` is not one of the allowed values.
+
+        Warns:
+            InconsistentVersionWarning: the files were written by another major version of
+                mnistcnn or Paddle.
         """
-        if backend is not None and backend not in _BACKENDS:
-            raise ValueError(f"backend must be None or one of {list(_BACKENDS)}; got {backend!r}.")
-        files = ModelFiles.find(prefix_of(path))
-        metadata = ModelMetadata.read(files.meta) if files.meta is not None else None
-        program = _static_program(files, metadata)
-        params = files.params
-        weights = files.dynamic
-        if weights is not None and metadata is not None and DYNAMIC not in metadata.files:
-            weights = None  # left over from an earlier save: the metadata lists no .pdparams
-        chosen = backend or ("static" if program is not None and params is not None else "dynamic")
-        if chosen == "static" and program is not None and params is not None:
-            if metadata is not None:
-                _check_digests(metadata, files.prefix, (program, params))
-            try:
-                static = StaticBackend(program, params, num_threads=num_threads)
-            except (ValueError, RuntimeError, OSError) as exc:  # Paddle's errors when it cannot
-                written_by = metadata.versions.get("paddle", "?") if metadata else "?"
-                running = current_versions()["paddle"]
-                message = (
-                    f"{program}: Paddle {running} cannot run this static model "
-                    f"(written by Paddle {written_by}): {str(exc).splitlines()[0]}. "
-                    "Upgrade paddlepaddle, or load the .pdparams file (backend='dynamic')."
-                )
-                if backend == "static" or weights is None:
-                    raise ModelFormatError(message) from exc
-                warnings.warn(message + " Using the dynamic model instead.", stacklevel=2)
-                chosen = "dynamic"
-            else:
-                metadata = metadata or ModelMetadata(
-                    architecture=None, output=_probe_output(static)
-                )
-                return cls._from_backend(static, metadata, program)
-        if chosen == "dynamic" and weights is not None:
-            if metadata is not None:
-                _check_digests(metadata, files.prefix, (weights,))
-                if architecture and metadata.architecture not in (None, architecture):
-                    raise ModelFormatError(
-                        f"{weights}: saved as architecture {metadata.architecture!r}, but "
-                        f"architecture={architecture!r} was asked for. Leave architecture unset."
-                    )
-            name = architecture or (metadata.architecture if metadata else None) or "tutorial"
-            layer = _load_layer(weights, name)
-            metadata = metadata or ModelMetadata(architecture=name, output="logits")
-            return cls._from_backend(DynamicBackend(layer), metadata, weights)
-        raise ModelNotFoundError(_not_found_message(files, backend))
+        loaded = open_model(
+            path, backend=backend, architecture=architecture, num_threads=num_threads
+        )
+        return cls._from_backend(loaded.backend, loaded.metadata, loaded.source)
 
     @classmethod
     def pretrained(
@@ -178,6 +141,12 @@ class DigitClassifier:
     def backend(self) -> BackendName:
         """``"dynamic"`` (a Paddle layer) or ``"static"`` (the Paddle Inference predictor)."""
         return self._backend.name
+
+    @property
+    def classes_(self) -> np.ndarray:
+        """The digit each column of :meth:`predict_proba` stands for, from the model's metadata:
+        a read-only int64 array of shape (10,), this classifier's own."""
+        return self._classes
 
     @property
     def metadata(self) -> ModelMetadata:
@@ -325,84 +294,7 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return result
 
 
-def _static_program(files: ModelFiles, metadata: ModelMetadata | None) -> Path | None:
-    """The static program file, preferring the one the metadata describes."""
-    if metadata is None:
-        return files.program
-    for suffix in STATIC_PROGRAMS:
-        if suffix in metadata.files and STATIC_PARAMS in metadata.files:
-            candidate = files.prefix.with_name(files.prefix.name + suffix)
-            return candidate if candidate.is_file() else None
-    return None
-
-
-def _check_digests(metadata: ModelMetadata, prefix: Path, paths: tuple[Path, ...]) -> None:
-    for path in paths:
-        suffix = path.name[len(prefix.name) :]
-        expected = metadata.files.get(suffix)
-        if expected is not None and file_sha256(path) != expected:
-            raise ModelFormatError(
-                f"{path} does not match its metadata (the SHA-256 differs): it was changed or "
-                "replaced after saving, or a save was interrupted. Save the model again."
-            )
-
-
-def _load_layer(path: Path, architecture: str) -> nn.Layer:
-    if architecture not in available_models():
-        raise ModelFormatError(
-            f"{path}: unknown architecture {architecture!r}; available: "
-            f"{', '.join(available_models())}."
-        )
-    try:
-        state = paddle.load(str(path))
-    except Exception as exc:  # paddle raises many types for a damaged file
-        raise ModelFormatError(f"{path}: not a readable Paddle weights file ({exc}).") from exc
-    if not isinstance(state, dict):
-        raise ModelFormatError(f"{path}: holds a {type(state).__name__}, not a state dict.")
-    layer = build_model(architecture)
-    expected = {name: list(value.shape) for name, value in layer.state_dict().items()}
-    found = {name: list(np.shape(value)) for name, value in state.items()}
-    if expected != found:
-        missing = sorted(set(expected) - set(found))
-        extra = sorted(set(found) - set(expected))
-        shapes = sorted(n for n in set(expected) & set(found) if expected[n] != found[n])
-        raise ModelFormatError(
-            f"{path}: the weights do not fit architecture {architecture!r} "
-            f"(missing: {missing or 'none'}; unexpected: {extra or 'none'}; "
-            f"wrong shape: {shapes or 'none'}). Pass the right architecture=."
-        )
-    layer.set_state_dict(state)
-    layer.eval()
-    return layer
-
-
-def _probe_output(backend: StaticBackend) -> Literal["logits", "probabilities"]:
-    """Whether a static model without metadata ends in softmax, judged from its output.
-
-    The tutorial's own ``training=False`` export ends in ``Softmax``; its output must not be
-    soft-maxed again. Logits that happen to be non-negative and sum to 1 on every row of
-    random input are, in practice, impossible.
-    """
-    probe = np.random.default_rng(0).random((4, 1, 28, 28), dtype=np.float32)
-    output = backend.run(probe)
-    if output.ndim != 2 or output.shape[1] != 10:
-        raise ModelFormatError(
-            f"{backend.program}: the model outputs shape {output.shape}, expected (n, 10)."
-        )
-    is_distribution = (output >= 0).all() and np.allclose(output.sum(axis=1), 1.0, atol=1e-4)
-    return "probabilities" if is_distribution else "logits"
-
-
-def _not_found_message(files: ModelFiles, backend: BackendName | None) -> str:
-    prefix = files.prefix
-    wanted = {
-        "dynamic": f"{prefix}.pdparams",
-        "static": f"{prefix}.json (or .pdmodel) with {prefix}.pdiparams",
-        None: f"{prefix}.pdparams, or {prefix}.json (or .pdmodel) with {prefix}.pdiparams",
-    }[backend]
-    message = f"no {backend + ' ' if backend else ''}model found: expected {wanted}."
-    if files.meta is not None:
-        message += (
-            f" {files.meta} lists only: {', '.join(sorted(ModelMetadata.read(files.meta).files))}."
-        )
-    return message
+def _read_only_classes(metadata: ModelMetadata) -> np.ndarray:
+    classes = np.array(metadata.classes, dtype=np.int64)
+    classes.flags.writeable = False
+    return classes

@@ -238,3 +238,12 @@ def test_unreadable_static_model_falls_back_to_dynamic(saved_model: Path, tmp_pa
     assert loaded.backend == "dynamic"
     with pytest.raises(ModelFormatError, match="Upgrade paddlepaddle"):
         DigitClassifier.load(tmp_path / "model", backend="static")
+
+
+def test_classes_come_from_each_models_metadata_and_cannot_be_changed(saved_model: Path) -> None:
+    one, other = DigitClassifier.load(saved_model), DigitClassifier.load(saved_model)
+    assert one.classes_.tolist() == list(one.metadata.classes) == list(range(10))
+    assert one.classes_ is not other.classes_  # nothing shared between instances
+    with pytest.raises(ValueError, match="read-only"):
+        one.classes_[0] = 7
+    assert other.predict(np.zeros((1, 28, 28), np.uint8)).dtype == np.int64
