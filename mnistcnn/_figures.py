@@ -9,15 +9,14 @@ pyplot's global state: save it with ``figure.savefig("name.png")``; in a noteboo
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PIL import Image
 
 from ._errors import MissingDependencyError
-from ._inputs import PREPROCESS_CHOICES, Picture, Preprocess
+from ._inputs import PREPROCESS_CHOICES, PictureInput, Preprocess
+from ._pictures import is_picture_source
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -285,7 +284,7 @@ def plot_confusion_matrix(
 
 def plot_model_view(
     classifier: DigitClassifier,
-    pictures: Picture | Sequence[Picture],
+    pictures: PictureInput | Sequence[PictureInput],
     *,
     preprocess: Preprocess = "auto",
 ) -> Figure:
@@ -347,7 +346,7 @@ def plot_model_view(
     return figure
 
 
-def _as_list(pictures: Picture | Sequence[Picture]) -> list[Picture]:
+def _as_list(pictures: PictureInput | Sequence[PictureInput]) -> list[PictureInput]:
     if isinstance(pictures, np.ndarray):
         if pictures.ndim == 4 and pictures.shape[1] == 1:
             return list(pictures[:, 0])
@@ -355,12 +354,12 @@ def _as_list(pictures: Picture | Sequence[Picture]) -> list[Picture]:
         if pictures.ndim == 3 and pictures.shape[1:] == (28, 28):
             return list(pictures)
         return [pictures]
-    if isinstance(pictures, (str, os.PathLike, Image.Image)):
-        return [pictures]
-    return list(pictures)
+    if is_picture_source(pictures):  # a path, PIL image, bytes or file object: one picture
+        return [pictures]  # type: ignore[list-item]
+    return list(pictures)  # type: ignore[arg-type]
 
 
-def _displayable(item: Picture) -> tuple[np.ndarray, str | None]:
+def _displayable(item: PictureInput) -> tuple[np.ndarray, str | None]:
     """The picture as a person would see it, upright and at most a screen's size."""
     from ._pictures import open_picture
 

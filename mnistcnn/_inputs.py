@@ -40,7 +40,6 @@ from ._preprocess import IMAGE_SIZE, scale_to, unit_pixels
 __all__ = [
     "PREPROCESS_CHOICES",
     "Images",
-    "Picture",
     "PictureInput",
     "Preprocess",
     "about",
@@ -55,9 +54,6 @@ PictureInput: TypeAlias = PictureSource | np.ndarray
 """One picture: an array (grey (H, W), colour (H, W, 3|4)), a PIL image, a file path, encoded
 bytes (``bytes``, ``bytearray``, ``memoryview``) or a binary file object (anything with
 ``read()``)."""
-
-Picture: TypeAlias = str | os.PathLike[str] | Image.Image | np.ndarray
-"""The forms :func:`mnistcnn.plot_model_view` takes (a subset of :data:`PictureInput`)."""
 
 Images: TypeAlias = PictureInput | Iterable[PictureInput]
 """One picture, an array of many ((n, H, W), (n, 1, H, W), (n, H, W, 3|4)), or a list, tuple,

@@ -165,6 +165,12 @@ def test_plot_model_view_shows_the_input_and_the_probabilities(
     shown = figure.axes[0].images[0].get_array()
     assert shown.shape == (240, 320, 3)
     _png_size(figure)
+    # Encoded bytes are one picture too, as everywhere else: the same view as the file's.
+    from_bytes = plot_model_view(classifier, photo.read_bytes())
+    assert len(from_bytes.axes) == 3
+    np.testing.assert_array_equal(
+        from_bytes.axes[1].images[0].get_array(), classifier.preprocess(photo)
+    )
 
 
 def test_plot_model_view_refuses_an_unknown_preprocess(test_set: MnistDataset) -> None:
