@@ -7,7 +7,6 @@ import glob
 import json
 import os
 import sys
-import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -20,10 +19,6 @@ from ._version import __version__
 if TYPE_CHECKING:
     from ._classifier import DigitClassifier
     from ._data import MnistDataset, Split
-
-
-class WorkerError(MnistCnnError, RuntimeError):
-    """A process of a data-parallel ``mnistcnn train --procs N`` run failed."""
 
 
 _USER_ERRORS = (OSError, ValueError, TypeError)
@@ -81,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="train data-parallel in N processes (gloo; 2 is fastest on a 2-core machine)",
+    )
+    train.add_argument(
+        "--checkpoint-dir",
+        metavar="DIR",
+        help="write a checkpoint to DIR after every epoch; run again with the same DIR to "
+        "resume where an interrupted run stopped (the same settings are required)",
     )
     train.add_argument(
         "--output", "-o", default="mnist_cnn_model", help="path prefix (default: mnist_cnn_model)"
@@ -212,36 +213,6 @@ def _load_model(args: argparse.Namespace) -> DigitClassifier:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from ._recipes import get_recipe
-
-    get_recipe(args.recipe)  # an unknown name fails here, before any process starts
-    if args.procs < 1:
-        raise ValueError(f"--procs must be at least 1; got {args.procs}.")
-    if args.procs > 1:
-        import paddle.distributed as dist
-
-        if dist.get_world_size() > 1:
-            raise ValueError("--procs cannot be used under paddle.distributed.launch.")
-        args.started = time.perf_counter()
-        args.parent_pid = os.getpid()
-        # The workers import Paddle before any code of ours runs: silence its noise there too.
-        os.environ.setdefault("PYTHONWARNINGS", "ignore:No ccache found")
-        try:
-            dist.spawn(  # type: ignore[call-arg]
-                _train_process, args=(args,), nprocs=args.procs, backend="gloo"
-            )
-        except Exception as exc:  # spawn re-raises a worker's failure as a bare Exception
-            lines = [line for line in str(exc).splitlines() if line.strip()]
-            raise WorkerError(f"a training process failed: {lines[-1] if lines else exc}") from exc
-        return 0
-    _train_process(args)
-    return 0
-
-
-def _train_process(args: argparse.Namespace) -> None:
-    """Train, then evaluate and save on rank 0; runs in every process of a data-parallel run."""
-    import paddle.distributed as dist
-
     from ._data import MnistDataset
     from ._evaluation import evaluate
     from ._models import build_model
@@ -249,18 +220,15 @@ def _train_process(args: argparse.Namespace) -> None:
     from ._saving import save
     from ._training import train
 
-    warnings.filterwarnings("ignore", message="When training, we now always track global mean")
-    if getattr(args, "parent_pid", None):
-        _exit_with_parent(args.parent_pid)
-    started = getattr(args, "started", None) or time.perf_counter()
-    recipe = get_recipe(args.recipe)
+    started = time.perf_counter()
+    recipe = get_recipe(args.recipe)  # an unknown name fails here, before any data is read
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be at least 1; got {args.limit}.")
+    network = build_model(args.model or recipe.architecture, seed=args.seed)
     train_set = _load_split(args, "train")
     data = train_set
     if args.limit is not None:
-        if args.limit < 1:
-            raise ValueError(f"--limit must be at least 1; got {args.limit}.")
         data = MnistDataset(train_set.images[: args.limit], train_set.labels[: args.limit])
-    network = build_model(args.model or recipe.architecture, seed=args.seed)
     test_set = _load_split(args, "test")
     history = train(
         network,
@@ -271,10 +239,15 @@ def _train_process(args: argparse.Namespace) -> None:
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         seed=args.seed,
+        procs=args.procs,
+        checkpoint_dir=args.checkpoint_dir,
         progress=not args.quiet,
     )
-    if dist.get_rank() != 0:
-        return
+    if history.world_size > 1 and args.procs == 1:
+        import paddle.distributed as dist
+
+        if dist.get_rank() != 0:  # under paddle.distributed.launch: the first process reports
+            return 0
     report = evaluate(network, test_set)
     paths = save(
         network, args.output, format=args.format, accuracy=report.accuracy, history=history
@@ -286,18 +259,7 @@ def _train_process(args: argparse.Namespace) -> None:
         f"training {history.seconds:.1f} s, total {time.perf_counter() - started:.1f} s"
     )
     print("saved " + ", ".join(str(p) for p in paths))
-
-
-def _exit_with_parent(parent_pid: int) -> None:
-    """End this worker if the ``mnistcnn`` process that spawned it dies (killed, crashed):
-    orphaned workers would otherwise keep both cores busy, or wait for their peers forever."""
-
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(1.0)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+    return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:

@@ -8,26 +8,36 @@ Data-parallel: when the process is one of several started by ``paddle.distribute
 ``paddle.distributed.spawn`` (gloo on CPU), every rank draws the same batch order from the shared
 seed and takes its share of each batch; gradients are averaged by :class:`paddle.DataParallel`
 and batch-norm statistics at the end of each epoch, so all ranks end with identical weights.
+``train(..., procs=N)`` starts such processes itself (:mod:`mnistcnn._parallel`).
+
+Checkpoints (:mod:`mnistcnn._checkpoint`) hold every piece of state the next epoch depends on,
+so a resumed run draws the same batches, augmentations and dropout masks as an uninterrupted
+one; checkpointing itself draws nothing, so a run with checkpoints equals one without.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 import warnings
 from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import paddle
 import paddle.distributed as dist
 from paddle import nn
 
+from . import _checkpoint
 from ._classifier import DigitClassifier
 from ._data import MnistDataset
+from ._errors import CheckpointError
 from ._evaluation import as_arrays, evaluate
 from ._history import EpochResult, History
-from ._models import ends_with_softmax
+from ._models import ends_with_softmax, metadata_for
 from ._preprocess import to_model_input
 from ._progress import ProgressBar
 from ._recipes import Recipe, get_recipe
@@ -47,6 +57,8 @@ def train(
     batch_size: int | None = None,
     learning_rate: float | None = None,
     seed: int | None = None,
+    procs: int = 1,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
 ) -> History:
     """Train ``model`` in place with a recipe's optimiser, schedule and augmentation.
@@ -55,9 +67,17 @@ def train(
     cross-entropy (on logits: no double softmax). See :func:`mnistcnn.get_recipe` for the
     others; ``epochs``, ``batch_size`` and ``learning_rate`` override the recipe's values.
 
-    Run under ``python -m paddle.distributed.launch --nproc_per_node N`` (or through
-    ``mnistcnn train --procs N``) it trains data-parallel: ``batch_size`` is then the global
-    batch, split across the processes.
+    With ``procs=N`` it trains data-parallel in N processes (gloo on CPU; 2 is fastest on a
+    2-core machine): each process takes its share of every batch, and the weights of the
+    first one come back into ``model``. Run under ``python -m paddle.distributed.launch
+    --nproc_per_node N`` instead, every process calls ``train`` itself, which detects the
+    others. Either way ``batch_size`` is the global batch, split across the processes.
+
+    With ``checkpoint_dir``, a complete checkpoint (weights, optimizer, schedule, random
+    generators, history so far) is written there atomically after every epoch, and a call
+    with the same directory resumes from the last one: a run killed at any moment and resumed
+    ends with the same weights, bit for bit, as one never interrupted. A run that finished is
+    not repeated: its weights are loaded and its history returned.
 
     Args:
         model: a network that outputs logits, e.g. from :func:`build_model`.
@@ -69,15 +89,25 @@ def train(
         batch_size: images per step.
         learning_rate: Adam's rate (the peak rate of a one-cycle or cosine schedule).
         seed: makes the run reproducible (batch order and augmentation). Build the model with
-            the same ``seed`` for identical initial weights.
+            the same ``seed`` for identical initial weights. Without one, a seed is chosen at
+            random and recorded in the history (and the checkpoint, which reuses it).
+        procs: processes to train in. More than 1 needs a network from
+            :func:`build_model`, which the processes rebuild by name; the calling script must
+            guard its own code with ``if __name__ == "__main__":``, since each process imports it.
+        checkpoint_dir: a directory to write checkpoints to and resume from (created if
+            missing).
         progress: show a progress bar with the live loss and accuracy on stderr.
 
     Returns:
         A :class:`History` with one :class:`EpochResult` per epoch.
 
     Raises:
-        ValueError: a non-positive ``epochs``, ``batch_size`` or ``learning_rate``, an unknown
-            recipe, or a model that ends in ``Softmax`` (the loss would apply softmax twice).
+        ValueError: a non-positive ``epochs``, ``batch_size``, ``learning_rate`` or ``procs``,
+            an unknown recipe, a model that ends in ``Softmax`` (the loss would apply softmax
+            twice), or ``procs`` > 1 with a network not from :func:`build_model`.
+        CheckpointError: ``checkpoint_dir`` holds a checkpoint of a different run (recipe,
+            epochs, batch size, rate, network, seed, processes or data), or a damaged one.
+        WorkerError: a training process failed or was killed (``procs`` > 1).
     """
     plan = get_recipe(recipe) if isinstance(recipe, str) else recipe
     plan = replace(
@@ -101,11 +131,29 @@ def train(
     images, labels = as_arrays(data)
     if len(images) == 0:
         raise ValueError("data holds no images.")
+    if isinstance(procs, bool) or not isinstance(procs, int) or procs < 1:
+        raise ValueError(f"procs must be an integer of at least 1; got {procs!r}.")
+    directory = None if checkpoint_dir is None else Path(checkpoint_dir)
+    if procs > 1:
+        return _in_processes(model, images, labels, val, plan, seed, procs, directory, progress)
 
     world, rank = _parallel_context()
     if world > 1 and plan.batch_size < world:
         raise ValueError(f"batch_size {plan.batch_size} is smaller than the {world} processes.")
-    seed = _shared_seed(seed, world)
+    resumed = None
+    config: dict[str, Any] = {}
+    if directory is not None:
+        config = _describe(plan, model, seed, world, images, labels)
+        if rank == 0:
+            directory.mkdir(parents=True, exist_ok=True)
+            _checkpoint.clean(directory)
+        resumed = _checkpoint.read(directory)
+        if resumed is not None:
+            _checkpoint.check_compatible(resumed.config, config, directory)
+            if len(resumed.ranks) != world:
+                raise CheckpointError(f"{resumed.path}: damaged (random states of too few ranks).")
+    seed = resumed.config["seed"] if resumed is not None else _shared_seed(seed, world)
+    config["seed"] = seed
     paddle.seed(seed + rank)  # dropout differs per rank; batch order and weights do not
     schedule = _schedule(plan, -(-len(images) // plan.batch_size) * plan.epochs)
     run = _Run(
@@ -120,12 +168,80 @@ def train(
         rank=rank,
         show=progress and rank == 0,
     )
+    results: list[EpochResult] = []
+    if resumed is not None:
+        resumed.load_into(model, run.optimizer, schedule)
+        resumed.ranks[rank].restore(run.order_rng, run.augment_rng)
+        results = list(resumed.history.epochs)
+        logger.info("resuming from %s after epoch %d", resumed.path, resumed.epoch)
     with warnings.catch_warnings():
         # Paddle warns on every batch-norm layer in training mode about a change of its own.
         warnings.filterwarnings("ignore", message="When training, we now always track global")
-        results = tuple(run.epoch(e, images, labels, val) for e in range(1, plan.epochs + 1))
+        for epoch in range(len(results) + 1, plan.epochs + 1):
+            results.append(run.epoch(epoch, images, labels, val))
+            if directory is not None:
+                run.save_checkpoint(directory, config, History(tuple(results), plan, world, seed))
     model.eval()
-    return History(results, recipe=plan, world_size=world, seed=seed)
+    return History(tuple(results), recipe=plan, world_size=world, seed=seed)
+
+
+def _describe(
+    plan: Recipe,
+    model: nn.Layer,
+    seed: int | None,
+    world: int,
+    images: np.ndarray,
+    labels: np.ndarray,
+) -> dict[str, Any]:
+    return _checkpoint.describe_run(
+        plan=plan,
+        model=model,
+        architecture=metadata_for(model).architecture,
+        seed=seed,
+        world_size=world,
+        images=images,
+        labels=labels,
+    )
+
+
+def _in_processes(
+    model: nn.Layer,
+    images: np.ndarray,
+    labels: np.ndarray,
+    val: MnistDataset | tuple[np.ndarray, np.ndarray] | None,
+    plan: Recipe,
+    seed: int | None,
+    procs: int,
+    directory: Path | None,
+    progress: bool,
+) -> History:
+    """Check what can be checked here, then train in ``procs`` new processes."""
+    if dist.get_world_size() > 1:
+        raise ValueError(
+            "procs cannot be more than 1 in a process started by paddle.distributed.launch: "
+            "each process of the launch calls train itself."
+        )
+    if plan.batch_size < procs:
+        raise ValueError(f"batch_size {plan.batch_size} is smaller than the {procs} processes.")
+    if directory is not None:
+        # Refused here, as a CheckpointError, rather than as a worker's failure.
+        stored = _checkpoint.read_config(directory) if directory.is_dir() else None
+        if stored is not None:
+            config = _describe(plan, model, seed, procs, images, labels)
+            _checkpoint.check_compatible(stored, config, directory)
+    from ._parallel import train_in_processes
+
+    return train_in_processes(
+        model,
+        images,
+        labels,
+        val=None if val is None else as_arrays(val),
+        plan=plan,
+        seed=seed,
+        procs=procs,
+        checkpoint_dir=directory,
+        progress=progress,
+    )
 
 
 @dataclass
@@ -191,6 +307,27 @@ class _Run:
         )
         logger.debug("%s", result)
         return result
+
+    def save_checkpoint(self, directory: Path, config: dict[str, Any], history: History) -> None:
+        """Write the state after the last epoch to ``directory`` (the first process writes;
+        every process contributes its random generators)."""
+        mine = _checkpoint.RankState.capture(self.order_rng, self.augment_rng)
+        ranks = [mine]
+        if self.world > 1:
+            gathered: list[_checkpoint.RankState] = []
+            dist.all_gather_object(gathered, mine)
+            ranks = gathered
+        if self.rank == 0:
+            _checkpoint.write(
+                directory,
+                epoch=len(history.epochs),
+                config=config,
+                history=history,
+                model=self.model,
+                optimizer=self.optimizer,
+                schedule=self.schedule,
+                ranks=ranks,
+            )
 
 
 def _parallel_context() -> tuple[int, int]:

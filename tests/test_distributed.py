@@ -1,18 +1,23 @@
-"""Data-parallel training with Paddle's own launcher: 2 processes, gloo, on 127.0.0.1."""
+"""Data-parallel training in 2 processes (gloo, on 127.0.0.1): started by ``train(procs=2)``
+and ``mnistcnn train --procs 2``, or by Paddle's own launcher."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
+import paddle
 import pytest
 
-from mnistcnn import DigitClassifier
+from mnistcnn import DigitClassifier, MnistDataset, build_model, train
 
 from .conftest import cli
+from .tutorial_reference import tutorial_network
 
 WORKER = """
 import sys
@@ -33,7 +38,10 @@ np.savez(f"{sys.argv[1]}/rank{dist.get_rank()}.npz", world=history.world_size,
 """
 
 
-def test_two_processes_train_identical_weights(tmp_path: Path, mnist_dir: Path) -> None:
+@pytest.fixture(scope="module")
+def launched(mnist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The directory where each process of a 2-process launch left its weights and logs."""
+    tmp_path = tmp_path_factory.mktemp("launch")
     (tmp_path / "worker.py").write_text(WORKER)
     result = subprocess.run(
         [
@@ -53,6 +61,12 @@ def test_two_processes_train_identical_weights(tmp_path: Path, mnist_dir: Path) 
         env={**os.environ, "MNISTCNN_DATA": str(mnist_dir)},
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_two_launched_processes_train_identical_weights(launched: Path) -> None:
+    tmp_path = launched
     rank0, rank1 = np.load(tmp_path / "rank0.npz"), np.load(tmp_path / "rank1.npz")
     assert int(rank0["world"]) == 2
     assert float(rank0["loss"]) == float(rank1["loss"]) < 0.5  # 300 steps: summed across ranks
@@ -69,6 +83,49 @@ def test_two_processes_train_identical_weights(tmp_path: Path, mnist_dir: Path) 
     assert "epoch 1/1" not in logs["workerlog.1"]
 
 
+@pytest.mark.slow
+def test_train_procs_gives_the_launchers_weights(launched: Path, train_set: MnistDataset) -> None:
+    network = build_model("fast", seed=0)
+    before = {name: value.numpy() for name, value in network.state_dict().items()}
+    history = train(
+        network,
+        (train_set.images[:9600], train_set.labels[:9600]),
+        recipe="fast",
+        epochs=1,
+        batch_size=32,
+        seed=0,
+        procs=2,
+        progress=False,
+    )
+    assert (history.world_size, history.seed, len(history.epochs)) == (2, 0, 1)
+    rank0 = np.load(launched / "rank0.npz")
+    assert history.epochs[0].loss == float(rank0["loss"])
+    # The caller's network now holds the first process's weights, bit for bit.
+    assert not network.training
+    for name, value in network.state_dict().items():
+        assert np.array_equal(value.numpy(), rank0[name]), name
+        assert not np.array_equal(value.numpy(), before[name]), name
+
+
+def test_procs_needs_a_registry_network() -> None:
+    data = (np.zeros((4, 28, 28), np.uint8), np.zeros(4, np.int64))
+    network = paddle.nn.Sequential(*list(tutorial_network())[:-1])  # no Softmax, no name
+    with pytest.raises(ValueError, match=r"procs > 1 needs a network from build_model\(name\)"):
+        train(network, data, epochs=1, procs=2, progress=False)
+    with pytest.raises(ValueError, match="procs must be an integer of at least 1; got 0"):
+        train(build_model(), data, epochs=1, procs=0, progress=False)
+
+
+def test_procs_is_refused_under_the_launcher(monkeypatch: pytest.MonkeyPatch) -> None:
+    import paddle.distributed as dist
+
+    monkeypatch.setattr(dist, "get_world_size", lambda: 2)
+    data = (np.zeros((4, 28, 28), np.uint8), np.zeros(4, np.int64))
+    with pytest.raises(ValueError, match="each process of the launch calls train itself"):
+        train(build_model(), data, epochs=1, procs=2, progress=False)
+
+
+@pytest.mark.slow
 def test_cli_procs_switch(tmp_path: Path, mnist_dir: Path) -> None:
     result = cli(
         "train",
@@ -99,7 +156,7 @@ def test_cli_procs_switch(tmp_path: Path, mnist_dir: Path) -> None:
     )
 
 
-def test_a_failing_worker_is_one_clear_line(tmp_path: Path) -> None:
+def test_missing_data_with_procs_is_one_clear_line(tmp_path: Path) -> None:
     result = cli(
         "train",
         "--recipe",
@@ -112,7 +169,63 @@ def test_a_failing_worker_is_one_clear_line(tmp_path: Path) -> None:
         env={"MNISTCNN_DATA": str(tmp_path / "empty"), "XDG_CACHE_HOME": str(tmp_path)},
     )
     assert result.returncode == 1
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("mnistcnn train: error: a training process failed:")
-    assert "MNIST train files not found" in result.stderr or "MNISTCNN_DATA" in last
-    assert "Traceback" not in result.stderr
+    # Read before any process starts: the library's own message, not a worker's failure.
+    assert result.stderr.startswith("mnistcnn train: error: MNIST train files not found")
+    assert "MNISTCNN_DATA" in result.stderr and "Traceback" not in result.stderr
+
+
+def workers_of(pid: int) -> list[int]:
+    """The processes ``pid`` started to train in (not multiprocessing's resource tracker)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            command = Path(f"/proc/{child}/cmdline").read_bytes()
+            if b"spawn_main" in command:
+                found.append(int(child))
+    return found
+
+
+@pytest.mark.slow
+def test_a_killed_worker_is_one_clear_line(tmp_path: Path, mnist_dir: Path) -> None:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mnistcnn",
+            "train",
+            "--recipe",
+            "fast",
+            "--procs",
+            "2",
+            "--epochs",
+            "20",
+            "--limit",
+            "6000",
+            "-q",
+            "-o",
+            str(tmp_path / "m"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "MNISTCNN_DATA": str(mnist_dir)},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        workers: list[int] = []
+        while len(workers) < 2 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.2)
+            workers = workers_of(process.pid)
+        assert len(workers) == 2, process.communicate()
+        time.sleep(3)  # into training
+        os.kill(workers[1], signal.SIGKILL)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 1
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("mnistcnn train: error: a training process failed: ")
+    assert "Traceback" not in stderr
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers), "a worker was left running"
+    assert not (tmp_path / "m.pdparams").exists()
