@@ -136,16 +136,20 @@ def _spawn(job: _Job, procs: int) -> None:
 @contextlib.contextmanager
 def _worker_environment() -> Iterator[None]:
     """The environment the workers start with, restored for the caller afterwards."""
-    saved = os.environ.get("PYTHONWARNINGS")
-    # The workers import Paddle before any code of ours runs: silence its compiler-cache notice.
-    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [saved, "ignore:No ccache found"]))
+    saved = {name: os.environ.get(name) for name in ("PYTHONWARNINGS", "GLOG_minloglevel")}
+    # The workers import Paddle before any code of ours runs: silence its compiler-cache notice,
+    # and the C++ INFO lines of its TCP store ("Successfully connected to ...").
+    warning_filters = [saved["PYTHONWARNINGS"], "ignore:No ccache found"]
+    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, warning_filters))
+    os.environ.setdefault("GLOG_minloglevel", "1")
     try:
         yield
     finally:
-        if saved is None:
-            del os.environ["PYTHONWARNINGS"]
-        else:
-            os.environ["PYTHONWARNINGS"] = saved
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _worker(job: _Job) -> None:

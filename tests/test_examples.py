@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from mnistcnn import MnistDataset
@@ -17,20 +18,24 @@ from .pictures import load_usps, number_picture, photo_of
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
+@pytest.mark.slow
 def test_quickstart(tmp_path: Path) -> None:
-    result = run_python(
-        EXAMPLES / "quickstart.py", "--epochs", "1", "--limit", "2000", "--output", tmp_path / "m"
-    )
+    # The README's main command with a fifth of the images: the fast recipe on 2 processes.
+    result = run_python(EXAMPLES / "quickstart.py", "--limit", "12000", "--output", tmp_path / "m")
     lines = result.stdout.splitlines()
-    accuracy = float(lines[0].split("test accuracy ")[1].rstrip("%")) / 100
-    assert accuracy >= 0.85
+    assert lines[0].startswith("recipe fast: 2 epoch(s) on 2 process(es) in ")
+    reported = lines[0].split("test accuracy ")[1]
+    assert float(reported.rstrip("%")) / 100 >= 0.95  # about 97.9%
     truth = next(line for line in lines if line.startswith("true labels"))
     static = next(line for line in lines if line.startswith("static predicts"))
     dynamic = next(line for line in lines if line.startswith("dynamic predicts"))
     assert static.split(":")[1].strip() == dynamic.split(":")[1].strip()
     assert truth.split(":")[1].strip() == "[7, 2, 1, 0, 4, 1, 4, 9, 5, 9]"
-    assert (tmp_path / "m.json").is_file() and (tmp_path / "m.pdparams").is_file()
-    assert f"static model test accuracy: {lines[0].split('test accuracy ')[1]}" in result.stdout
+    drawn = next(line for line in lines if line.startswith("a drawn 7"))
+    assert drawn.split("static predicts ")[1].startswith("7 (p=")
+    for suffix in (".json", ".pdiparams", ".pdparams", "_meta.json"):
+        assert (tmp_path / f"m{suffix}").is_file(), suffix
+    assert lines[-1] == f"static model test accuracy: {reported}"
 
 
 def test_train_and_export(tmp_path: Path) -> None:
