@@ -87,7 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", "-o", default="mnist_cnn_model", help="path prefix (default: mnist_cnn_model)"
     )
     train.add_argument(
-        "--format", choices=("dynamic", "static", "both"), default="both", help="default: both"
+        "--format",
+        choices=("dynamic", "static", "both", "safetensors"),
+        default="both",
+        help="default: both (.pdparams and the static model); safetensors: the weights in "
+        "the format that is safe to share",
     )
     train.add_argument(
         "--limit", type=int, default=None, metavar="N", help="train on the first N images only"
@@ -145,11 +149,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser(
         "export",
-        help="convert a dynamic model (.pdparams) to a static inference model",
-        description="Write PREFIX.json + PREFIX.pdiparams (and metadata) from a .pdparams model.",
+        help="convert a model's weights to another format (a static inference model by default)",
+        description="Write the model's network in the formats asked for: PREFIX.json + "
+        "PREFIX.pdiparams (static), PREFIX.safetensors, PREFIX.pdparams (dynamic), with metadata.",
     )
-    export.add_argument("model", metavar="MODEL", help="the .pdparams file or its prefix")
-    export.add_argument("--output", "-o", required=True, help="path prefix of the static model")
+    export.add_argument(
+        "model", metavar="MODEL", help="the weights file (.safetensors or .pdparams) or its prefix"
+    )
+    export.add_argument("--output", "-o", required=True, help="path prefix of the new files")
+    export.add_argument(
+        "--format",
+        action="append",
+        choices=("static", "safetensors", "dynamic", "both"),
+        help="a format to write; repeat for several (default: static)",
+    )
     export.add_argument("--architecture", help="architecture of a .pdparams saved without metadata")
 
     show = commands.add_parser(
@@ -366,7 +379,7 @@ def _export(args: argparse.Namespace) -> int:
     from ._saving import save
 
     classifier = DigitClassifier.load(args.model, backend="dynamic", architecture=args.architecture)
-    paths = save(classifier, args.output, format="static")
+    paths = save(classifier, args.output, format=args.format or ["static"])
     print("saved " + ", ".join(str(p) for p in paths))
     return 0
 

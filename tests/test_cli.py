@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -159,3 +160,26 @@ def test_parser_is_the_documented_one() -> None:
         1,
         "both",
     )
+
+
+def test_export_converts_between_weight_formats(tmp_path: Path) -> None:
+    from mnistcnn import build_model, save
+
+    network = build_model("fast", seed=3)
+    save(network, tmp_path / "m", format="dynamic")
+    exported = cli(
+        "export", tmp_path / "m.pdparams", "-o", tmp_path / "safe", "--format", "safetensors"
+    )
+    assert exported.returncode == 0, exported.stderr
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("safe")) == [
+        "safe.safetensors",
+        "safe_meta.json",
+    ]
+    images = np.random.default_rng(0).integers(0, 256, (4, 28, 28), dtype=np.uint8)
+    expected = DigitClassifier(network).predict_proba(images)
+    assert np.array_equal(DigitClassifier.load(tmp_path / "safe").predict_proba(images), expected)
+    both = cli("export", tmp_path / "safe", "-o", tmp_path / "st", "--format", "static")
+    assert both.returncode == 0, both.stderr
+    static = DigitClassifier.load(tmp_path / "st")
+    assert static.backend == "static"
+    np.testing.assert_allclose(static.predict_proba(images), expected, atol=1e-5)
