@@ -401,7 +401,7 @@ def kill_in_second_epoch(process: subprocess.Popen[str], directory: Path) -> Non
             process.kill()
             pytest.fail("no checkpoint after 120 s")
         time.sleep(0.02)
-    time.sleep(0.3)  # into the second epoch, which takes over a second
+    time.sleep(0.15)  # into the second epoch, which takes over a second
     process.send_signal(signal.SIGKILL)
     process.communicate()
 

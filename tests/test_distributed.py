@@ -225,7 +225,8 @@ def test_a_killed_worker_is_one_clear_line(tmp_path: Path, mnist_dir: Path) -> N
             process.kill()
     assert process.returncode == 1
     last = stderr.strip().splitlines()[-1]
-    assert last.startswith("mnistcnn train: error: a training process failed: ")
+    assert last.startswith("mnistcnn train: error: a training process failed: Process ")
+    assert last.endswith(" terminated with signal SIGKILL.")
     assert "Traceback" not in stderr
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers), "a worker was left running"
     assert not (tmp_path / "m.pdparams").exists()
