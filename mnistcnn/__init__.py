@@ -41,6 +41,7 @@ _HOME: dict[str, str] = {
     "ReadDigit": "_reading",
     "Reading": "_reading",
     "Recipe": "_recipes",
+    "WorkerError": "_errors",
     "available_models": "_models",
     "available_recipes": "_recipes",
     "build_model": "_models",
@@ -80,6 +81,7 @@ if TYPE_CHECKING:  # explicit re-exports ("X as X") for type checkers
     from ._errors import MnistCnnWarning as MnistCnnWarning
     from ._errors import ModelFormatError as ModelFormatError
     from ._errors import ModelNotFoundError as ModelNotFoundError
+    from ._errors import WorkerError as WorkerError
     from ._evaluation import EvalReport as EvalReport
     from ._evaluation import evaluate as evaluate
     from ._figures import plot_confusion_matrix as plot_confusion_matrix

@@ -36,7 +36,7 @@ try:
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["finish_interrupted", "locked", "replace_model", "staging_directory"]
+__all__ = ["finish_interrupted", "fsync", "locked", "replace_model", "staging_directory"]
 
 MANIFEST = "manifest.json"
 
@@ -79,12 +79,12 @@ def replace_model(staging: Path, prefix: Path, *, names: list[str], stale: list[
     """
     manifest = staging / MANIFEST
     manifest.write_text(json.dumps({"files": names, "stale": stale}), encoding="utf-8")
-    _fsync(manifest)
-    _fsync(staging)
+    fsync(manifest)
+    fsync(staging)
     with locked(prefix.parent, exclusive=True):
         _finish(prefix)  # an older interrupted save first, so its journal is out of the way
         os.replace(staging, _journal(prefix))  # the commit point
-        _fsync(prefix.parent)
+        fsync(prefix.parent)
         _finish(prefix)
 
 
@@ -126,14 +126,14 @@ def _finish(prefix: Path) -> None:
         source = journal / name
         if source.exists():
             os.replace(source, prefix.parent / name)
-    _fsync(prefix.parent)
+    fsync(prefix.parent)
     for name in plan["stale"]:
         if name not in plan["files"]:
             with contextlib.suppress(FileNotFoundError):
                 (prefix.parent / name).unlink()
     (journal / MANIFEST).unlink()
     shutil.rmtree(journal, ignore_errors=True)
-    _fsync(prefix.parent)
+    fsync(prefix.parent)
 
 
 def _owner_alive(staging: Path) -> bool:
@@ -152,7 +152,8 @@ def _owner_alive(staging: Path) -> bool:
     return True
 
 
-def _fsync(path: Path) -> None:
+def fsync(path: Path) -> None:
+    """Flush a file or directory to disk, so that a rename after it is durable."""
     with contextlib.suppress(OSError):  # directories cannot be opened on Windows
         fd = os.open(path, os.O_RDONLY)
         try:

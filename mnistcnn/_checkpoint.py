@@ -38,6 +38,7 @@ import numpy as np
 import paddle
 from paddle import nn
 
+from ._atomic import fsync
 from ._errors import CheckpointError, ModelFormatError
 from ._history import History
 from ._recipes import Recipe
@@ -337,19 +338,19 @@ def write(
     }
     (staging / STATE_FILE).write_text(json.dumps(document, indent=1), encoding="utf-8")
     for name in (MODEL_FILE, OPTIMIZER_FILE, STATE_FILE):
-        _fsync(staging / name)
-    _fsync(staging)
+        fsync(staging / name)
+    fsync(staging)
     final = directory / f"{_EPOCH_PREFIX}{epoch:04d}"
     previous = current(directory)
     if final.exists() and final != previous:  # left by a kill before its pointer was written
         shutil.rmtree(final)
     os.replace(staging, final)
-    _fsync(directory)
+    fsync(directory)
     pointer = directory / f"{_TEMP_PREFIX}{POINTER}-{secrets.token_hex(4)}"
     pointer.write_text(final.name + "\n", encoding="utf-8")
-    _fsync(pointer)
+    fsync(pointer)
     os.replace(pointer, directory / POINTER)  # the commit point
-    _fsync(directory)
+    fsync(directory)
     if previous is not None and previous != final:
         shutil.rmtree(previous, ignore_errors=True)
     return final
@@ -399,12 +400,3 @@ def _to_paddle_names(
         for accumulator, value in accumulators.items():
             paddle_state[f"{parameters[key].name}_{accumulator}"] = value
     return paddle_state
-
-
-def _fsync(path: Path) -> None:
-    with contextlib.suppress(OSError):  # directories cannot be opened on Windows
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

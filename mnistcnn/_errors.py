@@ -19,6 +19,7 @@ __all__ = [
     "MnistCnnWarning",
     "ModelFormatError",
     "ModelNotFoundError",
+    "WorkerError",
 ]
 
 
@@ -60,6 +61,10 @@ class MissingDependencyError(MnistCnnError, ImportError):
 
 class CheckpointError(MnistCnnError, ValueError):
     """A training checkpoint cannot be resumed: written by another configuration, or damaged."""
+
+
+class WorkerError(MnistCnnError, RuntimeError):
+    """A process of a data-parallel training run (``train(..., procs=N)``) failed."""
 
 
 class MnistCnnWarning(UserWarning):

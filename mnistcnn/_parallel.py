@@ -28,20 +28,16 @@ import numpy as np
 import paddle.distributed as dist
 from paddle import nn
 
-from ._errors import MnistCnnError
+from ._errors import WorkerError
 from ._history import History
 from ._models import metadata_for
 from ._recipes import Recipe
 
-__all__ = ["WorkerError", "train_in_processes"]
+__all__ = ["train_in_processes"]
 
 _START = "start.npz"
 _WEIGHTS = "weights.npz"
 _HISTORY = "history.json"
-
-
-class WorkerError(MnistCnnError, RuntimeError):
-    """A process of a data-parallel training run (``train(..., procs=N)``) failed."""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import numpy as np
 import paddle
 from paddle import nn
 
-from ._atomic import finish_interrupted, replace_model, staging_directory
+from ._atomic import finish_interrupted, fsync, replace_model, staging_directory
 from ._files import DYNAMIC, SAFETENSORS, STATIC_PARAMS, STATIC_PROGRAMS, prefix_of, sha256_of
 from ._metadata import META_SUFFIX, ModelMetadata, current_versions
 from ._models import metadata_for
@@ -120,7 +120,7 @@ def save(
         meta_path.write_text(metadata.to_json(), encoding="utf-8")
         names = [p.name for p in [*artefacts, meta_path]]
         for name in names:
-            _fsync(staging / name)
+            fsync(staging / name)
         replace_model(
             staging, prefix, names=names, stale=[prefix.name + suffix for suffix in _OURS]
         )
@@ -204,8 +204,3 @@ def _forget_aborted_traces() -> None:
             entries = getattr(table, attribute, None)
             if isinstance(entries, dict):
                 entries.clear()
-
-
-def _fsync(path: Path) -> None:
-    with path.open("rb") as stream:
-        os.fsync(stream.fileno())

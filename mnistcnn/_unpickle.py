@@ -85,9 +85,7 @@ class _WeightsUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         found = _ALLOWED.get((module, name))
         if found is None:
-            raise _Refused(
-                f"it asks for {module}.{name}, which a weights file never needs"
-            )
+            raise _Refused(f"it asks for {module}.{name}, which a weights file never needs")
         return found
 
     def persistent_load(self, pid: Any) -> Any:

@@ -200,7 +200,7 @@ def crash_at(step: int, monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
         return run
 
-    monkeypatch.setattr(_checkpoint, "_fsync", counted(_checkpoint._fsync))
+    monkeypatch.setattr(_checkpoint, "fsync", counted(_checkpoint.fsync))
     monkeypatch.setattr(os, "replace", counted(os.replace))
     monkeypatch.setattr(shutil, "rmtree", counted(shutil.rmtree))
     return done
