@@ -325,7 +325,10 @@ def digit_pieces(blobs: list[Blob]) -> list[Blob]:
     """The pieces of a single digit: the largest blob and every blob not negligible beside it
     (the detached bar of a 5 or a 7 is kept; dust and specks are not)."""
     largest = blobs[0].area
-    return [blob for blob in blobs if blob.area >= max(0.06 * largest, 2)]
+    pieces = [blob for blob in blobs if blob.area >= max(0.06 * largest, 2)]
+    if not pieces:  # found by the property-based tests: a lone pixel of ink
+        raise ImageError("the picture holds no digit, only specks of single pixels.")
+    return pieces
 
 
 def to_mnist(ink: np.ndarray, labels: np.ndarray, pieces: list[Blob]) -> np.ndarray:

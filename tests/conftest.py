@@ -75,11 +75,12 @@ def test_set(mnist_dir: Path) -> MnistDataset:
 
 @pytest.fixture(scope="session")
 def trained(train_set: MnistDataset) -> tuple[object, mnistcnn.History]:
-    """The tutorial network trained for one epoch on the first 12,000 training images."""
+    """The tutorial network trained for one epoch on the first 4,000 training images (about
+    93% on the test set: a network that has learned, in a few seconds)."""
     network = mnistcnn.build_model("tutorial", seed=0)
     history = mnistcnn.train(
         network,
-        (train_set.images[:12_000], train_set.labels[:12_000]),
+        (train_set.images[:4000], train_set.labels[:4000]),
         epochs=1,
         seed=0,
         progress=False,

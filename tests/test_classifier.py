@@ -131,8 +131,12 @@ def test_missing_model_errors(tmp_path: Path, trained: tuple[paddle.nn.Layer, ob
 def test_stale_files_of_another_save_are_not_used(
     trained: tuple[paddle.nn.Layer, object], tmp_path: Path
 ) -> None:
-    save(build_model(seed=1), tmp_path / "m", format="both")
-    save(trained[0], tmp_path / "m", format="dynamic")  # the old static files stay on disk
+    save(build_model(seed=1), tmp_path / "other", format="both")
+    save(trained[0], tmp_path / "m", format="both")
+    save(trained[0], tmp_path / "m", format="dynamic")  # the new save removes the static files
+    assert sorted(p.name for p in tmp_path.glob("m*")) == ["m.pdparams", "m_meta.json"]
+    for suffix in (".json", ".pdiparams"):  # static files of another model, copied in by hand
+        (tmp_path / f"m{suffix}").write_bytes((tmp_path / f"other{suffix}").read_bytes())
     loaded = DigitClassifier.load(tmp_path / "m")
     assert loaded.backend == "dynamic"  # the metadata says only .pdparams is current
     with pytest.raises(ModelNotFoundError, match=r"lists only: \.pdparams"):

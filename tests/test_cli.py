@@ -28,6 +28,7 @@ def test_help_and_version() -> None:
     assert cli("--version").stdout.strip() == f"mnistcnn {__version__}"
 
 
+@pytest.mark.slow
 def test_train_evaluate_export_predict(
     tmp_path: Path, mnist_dir: Path, test_set: MnistDataset
 ) -> None:

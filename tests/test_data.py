@@ -169,6 +169,7 @@ def test_dataset_validates_arrays() -> None:
         MnistDataset(np.zeros((2, 28, 28), np.uint8), np.array([0, 12]))
 
 
+@pytest.mark.slow
 def test_works_with_paddle_model_fit(train_set: MnistDataset, test_set: MnistDataset) -> None:
     """Our dataset feeds the tutorial's own hapi loop, and that loop learns from it."""
     from .tutorial_reference import tutorial_network

@@ -29,26 +29,24 @@ def test_evaluate_agrees_with_the_network_run_by_hand(
     """The report against the network's own output, computed without the library's input or
     prediction code: pixels / 255 into the layer, log-softmax and argmax in NumPy."""
     network, _ = trained
-    report = evaluate(network, test_set)
+    images, labels = test_set.images[:2000], test_set.labels[:2000]
+    report = evaluate(network, (images, labels))
     assert isinstance(report, EvalReport)
     network.eval()
     with paddle.no_grad():
-        pixels = test_set.images[:, None].astype(np.float32) / 255
+        pixels = images[:, None].astype(np.float32) / 255
         logits = np.concatenate(
-            [
-                network(paddle.to_tensor(pixels[i : i + 1000])).numpy()
-                for i in range(0, 10_000, 1000)
-            ]
+            [network(paddle.to_tensor(pixels[i : i + 500])).numpy() for i in range(0, 2000, 500)]
         ).astype(np.float64)
     log_probabilities = logits - logits.max(axis=1, keepdims=True)
     log_probabilities -= np.log(np.exp(log_probabilities).sum(axis=1, keepdims=True))
     predicted = logits.argmax(axis=1)
-    assert report.accuracy == float((predicted == test_set.labels).mean())
+    assert report.accuracy == float((predicted == labels).mean())
     assert report.loss == pytest.approx(
-        -log_probabilities[np.arange(10_000), test_set.labels].mean(), rel=1e-4
+        -log_probabilities[np.arange(2000), labels].mean(), rel=1e-4
     )
     expected = np.zeros((10, 10), np.int64)
-    np.add.at(expected, (test_set.labels, predicted), 1)
+    np.add.at(expected, (labels, predicted), 1)
     assert np.array_equal(report.confusion_matrix, expected)
-    assert report.accuracy > 0.95  # one epoch on 12,000 images: a network that learned
+    assert report.accuracy > 0.85  # one epoch on 4,000 images: a network that learned
     assert "precision" in str(report) and f"{report.accuracy:.4f}" in str(report)

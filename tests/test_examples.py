@@ -38,6 +38,7 @@ def test_quickstart(tmp_path: Path) -> None:
     assert lines[-1] == f"static model test accuracy: {reported}"
 
 
+@pytest.mark.slow
 def test_train_and_export(tmp_path: Path) -> None:
     result = run_python(
         EXAMPLES / "train_and_export.py",
@@ -95,6 +96,7 @@ def test_read_postal_code(tmp_path: Path) -> None:
     assert len(result.stdout.splitlines()) == 6
 
 
+@pytest.mark.slow
 def test_confusion_matrix(saved_model: Path, test_set: MnistDataset, tmp_path: Path) -> None:
     from mnistcnn import DigitClassifier, evaluate
 

@@ -456,3 +456,11 @@ def test_a_tiny_png_declaring_ten_billion_pixels(model: DigitClassifier, tmp_pat
     for form in (bomb, io.BytesIO(bomb), tmp_path / "bomb.png"):
         with pytest.raises(ImageError, match="decompression bomb"):
             model.predict(form)  # type: ignore[arg-type]
+
+
+def test_a_lone_pixel_of_ink_is_no_digit() -> None:
+    """Found by the property-based test above: it once raised a bare ValueError."""
+    lone = np.zeros((28, 28), dtype=bool)
+    lone[0, 0] = True
+    with pytest.raises(ImageError, match="no digit, only specks"):
+        DigitClassifier.pretrained().predict(lone)

@@ -40,6 +40,7 @@ def test_accuracy_on_the_mnist_test_set(
     assert pretrained.backend == "static" and pretrained.metadata.architecture == "best"
 
 
+@pytest.mark.slow
 def test_dynamic_and_static_agree(pretrained: DigitClassifier, test_set: MnistDataset) -> None:
     dynamic = DigitClassifier.pretrained(backend="dynamic")
     assert dynamic.network is not None and dynamic.metadata.architecture == "best"

@@ -44,6 +44,7 @@ def test_every_recipe_architecture_exists_and_outputs_logits() -> None:
         assert net(paddle.rand([3, 1, 28, 28])).shape == [3, 10]
 
 
+@pytest.mark.slow
 def test_fast_recipe_learns_quickly(train_set: MnistDataset, test_set: MnistDataset) -> None:
     net = build_model("fast", seed=0)
     history = train(
@@ -64,6 +65,7 @@ def test_fast_recipe_learns_quickly(train_set: MnistDataset, test_set: MnistData
     assert accuracy >= 0.96, accuracy
 
 
+@pytest.mark.slow
 def test_best_recipe_runs_with_augmentation(train_set: MnistDataset) -> None:
     net = build_model("best", seed=0)
     history = train(

@@ -9,6 +9,7 @@ from mnistcnn import DigitClassifier, History, MnistDataset, build_model, evalua
 from .tutorial_reference import tutorial_network
 
 
+@pytest.mark.slow
 def test_short_real_run_clears_an_accuracy_bar(
     trained: tuple[paddle.nn.Layer, History], test_set: MnistDataset
 ) -> None:
