@@ -415,6 +415,7 @@ def group_alive(group: int) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("gloo")  # gloo processes: one such test at a time under xdist
 @pytest.mark.parametrize("procs", [1, 2])
 def test_killed_mid_epoch_resumes_to_bit_identical_weights(
     procs: int, train_set: MnistDataset, tmp_path: Path, mnist_dir: Path

@@ -19,6 +19,7 @@ EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("gloo")  # trains in 2 gloo processes
 def test_quickstart(tmp_path: Path) -> None:
     # The README's main command with a fifth of the images: the fast recipe on 2 processes.
     result = run_python(EXAMPLES / "quickstart.py", "--limit", "12000", "--output", tmp_path / "m")

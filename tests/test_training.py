@@ -9,17 +9,17 @@ from mnistcnn import DigitClassifier, History, MnistDataset, build_model, evalua
 from .tutorial_reference import tutorial_network
 
 
-@pytest.mark.slow
 def test_short_real_run_clears_an_accuracy_bar(
     trained: tuple[paddle.nn.Layer, History], test_set: MnistDataset
 ) -> None:
     network, history = trained
-    accuracy = float((DigitClassifier(network).predict(test_set.images) == test_set.labels).mean())
-    # One epoch on a fifth of the training set: the tutorial network gets about 97%.
-    assert accuracy >= 0.95, accuracy
+    images, labels = test_set.images[:3000], test_set.labels[:3000]
+    accuracy = float((DigitClassifier(network).predict(images) == labels).mean())
+    # One epoch on 4,000 training images: the tutorial network gets about 93%.
+    assert accuracy >= 0.9, accuracy
     (epoch,) = history.epochs
     assert epoch.epoch == 1 and epoch.seconds > 0
-    assert epoch.loss < 0.5 and epoch.accuracy > 0.85
+    assert epoch.loss < 0.8 and epoch.accuracy > 0.75  # 0.63 and 0.80, over the one epoch
     assert history.loss == [epoch.loss] and history.seconds == epoch.seconds
 
 
