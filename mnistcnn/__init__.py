@@ -129,13 +129,14 @@ def __getattr__(name: str) -> Any:
 
 
 def _report_as_public(value: object) -> bool:
-    """Whether ``value`` should say it is ``mnistcnn.NAME``, as tracebacks, reprs and the docs
-    then show it. Dataclasses keep their module: ``typing.get_type_hints`` resolves their field
-    annotations in it, and this package's namespace fills in lazily."""
+    """Whether ``value`` should say it is ``mnistcnn.NAME``, as tracebacks and reprs then show
+    it: classes, such as the errors. Functions show no module in their repr, and both they and
+    dataclasses keep theirs, in which ``typing.get_type_hints`` (and the docs) resolve their
+    annotations: this package's namespace fills in lazily."""
     module = getattr(value, "__module__", None)
     if not isinstance(module, str) or not module.startswith(f"{__name__}._"):
         return False
-    return not dataclasses.is_dataclass(value)
+    return isinstance(value, type) and not dataclasses.is_dataclass(value)
 
 
 def __dir__() -> list[str]:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import logging
 import os
 import shutil
 import threading
 from collections.abc import Collection
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 import paddle
@@ -194,13 +196,32 @@ def _forget_aborted_traces() -> None:
     Between traces every entry is stale, so exports (serialised by ``_EXPORT_LOCK``) start
     and end with empty tables.
     """
-    try:
-        from paddle.jit.dy2static import parameter_recorder
-    except ImportError:  # a Paddle without the tables has nothing to forget
-        return
-    for table_name in ("_global_parameter_recorder", "_global_inplace_map"):
-        table = getattr(parameter_recorder, table_name, None)
+    for table in trace_tables():
+        table.clear()
+
+
+def trace_tables() -> list[dict[Any, Any]]:
+    """Paddle's process-wide tables of what traces in progress use (where this Paddle has them:
+    ``paddle.jit.dy2static.parameter_recorder`` since 3.2, ``paddle.jit.pir_dy2static`` in 3.1,
+    and the legacy IR's recorder on the ``ProgramTranslator``)."""
+    holders: list[object] = []
+    for module_name in ("dy2static", "pir_dy2static"):
+        try:
+            module = importlib.import_module(f"paddle.jit.{module_name}.parameter_recorder")
+        except ImportError:
+            continue
+        holders += [getattr(module, "_global_parameter_recorder", None)]
+        holders += [getattr(module, "_global_inplace_map", None)]
+    with contextlib.suppress(Exception):  # a Paddle without the legacy translator
+        from paddle.jit.dy2static.program_translator import ProgramTranslator
+
+        translator = ProgramTranslator.get_instance()
+        holders += [getattr(translator, "_params_recorder", None)]
+        holders += [getattr(translator, "_inplace_map", None)]
+    tables = []
+    for holder in holders:
         for attribute in ("params_dict", "tensor2value"):
-            entries = getattr(table, attribute, None)
-            if isinstance(entries, dict):
-                entries.clear()
+            table = getattr(holder, attribute, None)
+            if isinstance(table, dict):
+                tables.append(table)
+    return tables

@@ -159,6 +159,7 @@ def interrupt_after(calls: int) -> Callable[[np.ndarray], np.ndarray]:
     return convert
 
 
+@pytest.mark.slow
 def test_resume_in_another_network_gives_identical_weights(
     small: tuple[np.ndarray, np.ndarray], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

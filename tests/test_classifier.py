@@ -165,6 +165,7 @@ def test_in_memory_layer_and_type_error(trained: tuple[paddle.nn.Layer, object])
         DigitClassifier("model.pdparams")  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 def test_tutorial_files_load_and_keep_the_tutorial_output(
     tutorial_files: Path, test_set: MnistDataset, tmp_path: Path
 ) -> None:

@@ -36,6 +36,7 @@ def test_same_seed_same_weights(train_set: MnistDataset) -> None:
     assert not np.array_equal(runs[0]["7.weight"].numpy(), other.state_dict()["7.weight"].numpy())
 
 
+@pytest.mark.slow
 def test_validation_is_measured_each_epoch(train_set: MnistDataset, test_set: MnistDataset) -> None:
     net = build_model(seed=0)
     val = (test_set.images[:300], test_set.labels[:300])

@@ -124,6 +124,7 @@ def test_paddle_files_of_every_kind_still_load(tmp_path: Path) -> None:
         assert np.array_equal(state["w"], np.arange(4.0)) and state["s"] == np.float32(2)
 
 
+@pytest.mark.slow
 def test_the_tutorial_files_load_safely(tutorial_files: Path) -> None:
     import paddle
 
