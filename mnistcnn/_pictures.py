@@ -327,7 +327,7 @@ def digit_pieces(blobs: list[Blob]) -> list[Blob]:
     largest = blobs[0].area
     pieces = [blob for blob in blobs if blob.area >= max(0.06 * largest, 2)]
     if not pieces:  # found by the property-based tests: a lone pixel of ink
-        raise ImageError("the picture holds no digit, only specks of single pixels.")
+        raise ImageError("the picture holds no ink but specks of single pixels: no digit.")
     return pieces
 
 

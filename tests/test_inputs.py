@@ -462,5 +462,5 @@ def test_a_lone_pixel_of_ink_is_no_digit() -> None:
     """Found by the property-based test above: it once raised a bare ValueError."""
     lone = np.zeros((28, 28), dtype=bool)
     lone[0, 0] = True
-    with pytest.raises(ImageError, match="no digit, only specks"):
+    with pytest.raises(ImageError, match="no ink but specks of single pixels"):
         DigitClassifier.pretrained().predict(lone)
