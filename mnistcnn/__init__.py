@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import logging
-import warnings
 from typing import TYPE_CHECKING, Any
 
+from ._quiet import quiet_paddle_import
 from ._version import __version__ as __version__
 
 _HOME: dict[str, str] = {
@@ -107,21 +106,8 @@ def __getattr__(name: str) -> Any:
     module = _HOME.get(name)
     if module is None:
         raise AttributeError(f"module 'mnistcnn' has no attribute {name!r}")
-    # `import paddle` configures the root logger (level INFO and a stderr handler, through
-    # paddle.distributed.utils.log_utils.get_logger, whose default logger name is "root"), after
-    # which every library's INFO messages print. The root logger belongs to the application:
-    # put it back as it was.
-    root = logging.getLogger()
-    level, handlers = root.level, root.handlers[:]
-    try:
-        with warnings.catch_warnings():  # the caller's filters are back as they were after
-            # `import paddle` warns that no C++ compiler cache is installed: noise to anyone
-            # who is not building Paddle extensions.
-            warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
-            value = getattr(importlib.import_module(f".{module}", __name__), name)
-    finally:
-        root.setLevel(level)
-        root.handlers[:] = handlers
+    with quiet_paddle_import():  # most modules import Paddle
+        value = getattr(importlib.import_module(f".{module}", __name__), name)
     if _report_as_public(value):
         value.__module__ = __name__
     globals()[name] = value

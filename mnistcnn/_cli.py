@@ -5,15 +5,16 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+import logging
 import os
 import sys
 import time
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._errors import MnistCnnError
+from ._quiet import quiet_paddle_import
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -186,8 +187,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    # Paddle warns about a C++ compiler cache at import; irrelevant to anyone running this tool.
-    warnings.filterwarnings("ignore", message="No ccache found")
+    with quiet_paddle_import():  # every command needs Paddle: imported once, without its noise
+        import paddle  # noqa: F401
+    _show_library_messages()
     try:
         handler = {
             "train": _train,
@@ -204,6 +206,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mnistcnn: interrupted", file=sys.stderr)
         return 130
+
+
+def _show_library_messages() -> None:
+    """The library's own messages (such as "resuming from a checkpoint") as plain lines."""
+    library_logger = logging.getLogger("mnistcnn")
+    if any(handler.get_name() == "mnistcnn-cli" for handler in library_logger.handlers):
+        return  # main() called again in the same process
+    messages = logging.StreamHandler(sys.stderr)
+    messages.set_name("mnistcnn-cli")
+    messages.setFormatter(logging.Formatter("mnistcnn: %(message)s"))
+    library_logger.addHandler(messages)
+    library_logger.setLevel(logging.INFO)
+    library_logger.propagate = False
 
 
 def _load_split(args: argparse.Namespace, split: Split) -> MnistDataset:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import tempfile
 import threading
@@ -154,6 +155,11 @@ def _worker(job: _Job) -> None:
     from ._training import train
 
     _exit_with_parent(job.parent_pid)
+    # Paddle, imported before any code of ours ran here, set the root logger to INFO with a
+    # handler of its own: give the worker the default, as the caller's process has.
+    root = logging.getLogger()
+    root.setLevel(logging.WARNING)
+    root.handlers.clear()
     folder = Path(job.files)
 
     def array(name: str) -> np.ndarray:

@@ -184,3 +184,19 @@ def test_export_converts_between_weight_formats(tmp_path: Path) -> None:
     static = DigitClassifier.load(tmp_path / "st")
     assert static.backend == "static"
     np.testing.assert_allclose(static.predict_proba(images), expected, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_the_library_speaks_in_plain_lines_not_paddles_log_format(
+    tmp_path: Path, mnist_dir: Path
+) -> None:
+    args = ["train", "--recipe", "fast", "--epochs", "1", "--limit", "512", "-q"]
+    args += ["--checkpoint-dir", str(tmp_path / "ck"), "-o", str(tmp_path / "m")]
+    first = cli(*args, env={"MNISTCNN_DATA": str(mnist_dir)})
+    assert first.returncode == 0, first.stderr
+    resumed = cli(*args, env={"MNISTCNN_DATA": str(mnist_dir)})
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"mnistcnn: resuming from {tmp_path / 'ck' / 'epoch-0001'} after epoch 1" in (
+        resumed.stderr.splitlines()
+    )
+    assert "INFO]" not in resumed.stderr and "ccache" not in resumed.stderr  # Paddle's format
