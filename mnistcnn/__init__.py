@@ -37,6 +37,7 @@ _HOME: dict[str, str] = {
     "ModelFormatError": "_errors",
     "ModelMetadata": "_metadata",
     "ModelNotFoundError": "_errors",
+    "PrintedBox": "_reading",
     "ReadDigit": "_reading",
     "Reading": "_reading",
     "Recipe": "_recipes",
@@ -48,6 +49,7 @@ _HOME: dict[str, str] = {
     "evaluate": "_evaluation",
     "get_recipe": "_recipes",
     "load_data": "_data",
+    "draw_reading": "_overlay",
     "plot_confusion_matrix": "_figures",
     "plot_digits": "_figures",
     "plot_history": "_figures",
@@ -92,7 +94,9 @@ if TYPE_CHECKING:  # explicit re-exports ("X as X") for type checkers
     from ._metadata import ModelMetadata as ModelMetadata
     from ._models import available_models as available_models
     from ._models import build_model as build_model
+    from ._overlay import draw_reading as draw_reading
     from ._preprocess import to_model_input as to_model_input
+    from ._reading import PrintedBox as PrintedBox
     from ._reading import ReadDigit as ReadDigit
     from ._reading import Reading as Reading
     from ._recipes import Recipe as Recipe

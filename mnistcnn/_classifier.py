@@ -13,8 +13,8 @@ from ._backends import Backend, BackendName, DynamicBackend
 from ._inputs import Images, PictureInput, Preprocess, check_options, model_batches, picture_unit
 from ._loading import open_model
 from ._metadata import ModelMetadata
-from ._models import metadata_for
-from ._reading import Reading, read_digits
+from ._models import LINE_ARCHITECTURES, metadata_for
+from ._reading import Reading, ReadMethod, read_digits
 
 __all__ = ["DigitClassifier"]
 
@@ -49,6 +49,7 @@ class DigitClassifier:
                 f"DigitClassifier(model) takes a paddle.nn.Layer; got {type(model).__name__}. "
                 "Use DigitClassifier.load(path) for saved files."
             )
+        _refuse_line_reader(metadata_for(model).architecture)
         self._backend: Backend = DynamicBackend(model)
         self._metadata = metadata_for(model)
         self._classes = _read_only_classes(self._metadata)
@@ -58,6 +59,7 @@ class DigitClassifier:
     def _from_backend(
         cls, backend: Backend, metadata: ModelMetadata, source: Path
     ) -> DigitClassifier:
+        _refuse_line_reader(metadata.architecture)
         classifier = cls.__new__(cls)
         classifier._backend = backend
         classifier._metadata = metadata
@@ -259,25 +261,45 @@ class DigitClassifier:
         image: PictureInput,
         *,
         min_confidence: float = 0.5,
+        method: ReadMethod = "auto",
     ) -> Reading:
         """Read a number written as several digits (a postal code, say), left to right.
 
-        Digits broken into pieces, touching digits, specks, dots and dashes, slant and an
-        uneven baseline are handled. A digit read with a probability below ``min_confidence``
-        is shown as ``?`` in ``text`` (its best guess stays in ``digits``).
+        Digits apart or touching and overlapping their neighbours, broken into pieces,
+        slanted, on an uneven baseline, among specks, dots and dashes are read. On a form or
+        an envelope with boxes printed in red or green, the print is told from blue or black
+        ink by its colour and removed, and each box is read as one digit or reported empty.
+
+        Touching digits are read by a sequence reader (a CTC network shipped with the
+        package, trained on numbers composed from the MNIST training digits), single digits
+        by this classifier.
 
         Args:
             image: one picture in any form :meth:`preprocess` takes.
-            min_confidence: the probability a digit needs to count as read.
+            min_confidence: the probability a digit needs for its ``confident`` flag.
+            method: ``"auto"`` (the classifier for separate digits, the sequence reader
+                where digits touch), ``"segments"`` (cut touching digits at the thinnest
+                ink columns and classify each part: the 0.2 reading), or ``"sequence"``
+                (the sequence reader for the whole line).
 
         Returns:
-            A :class:`Reading`: ``text`` such as ``"100084"`` and, per digit, label,
-            probability and bounding box.
+            A :class:`Reading`: ``text``, the most likely number such as ``"100084"``; its
+            ``probability``; per digit, label, probability and bounding box; and the
+            printed boxes found, if any.
 
         Raises:
             ImageError: the picture cannot be read, or holds no ink.
+            ValueError: ``min_confidence`` outside [0, 1] or an unknown ``method``.
+
+        Examples:
+            >>> from PIL import Image, ImageDraw
+            >>> page = Image.new("L", (200, 80), 255)
+            >>> ImageDraw.Draw(page).line([(40, 15), (40, 65)], fill=0, width=6)
+            >>> ImageDraw.Draw(page).line([(120, 15), (120, 65)], fill=0, width=6)
+            >>> DigitClassifier.pretrained().read_digits(page).text
+            '11'
         """
-        return read_digits(self, image, min_confidence=min_confidence)
+        return read_digits(self, image, min_confidence=min_confidence, method=method)
 
     def __repr__(self) -> str:
         source = f", source={str(self._source)!r}" if self._source else ""
@@ -298,3 +320,12 @@ def _read_only_classes(metadata: ModelMetadata) -> np.ndarray:
     classes = np.array(metadata.classes, dtype=np.int64)
     classes.flags.writeable = False
     return classes
+
+
+def _refuse_line_reader(architecture: str | None) -> None:
+    if architecture in LINE_ARCHITECTURES:
+        raise ValueError(
+            f"the {architecture!r} network reads whole lines of digits; it is not a digit "
+            "classifier. DigitClassifier.read_digits uses the shipped one; load a classifier "
+            "(e.g. DigitClassifier.pretrained()) to read numbers."
+        )

@@ -20,6 +20,7 @@ from ._version import __version__
 if TYPE_CHECKING:
     from ._classifier import DigitClassifier
     from ._data import MnistDataset, Split
+    from ._reading import ReadDigit, Reading
 
 
 _USER_ERRORS = (OSError, ValueError, TypeError)
@@ -64,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--recipe",
         default="tutorial",
-        help="tutorial (default: the tutorial's network and schedule), fast, or best",
+        help="tutorial (default: the tutorial's network and schedule), fast, best, or reader "
+        "(the whole-number reader, trained on numbers composed from the training digits)",
     )
     train.add_argument("--model", default=None, help="architecture (default: the recipe's)")
     train.add_argument("--epochs", type=int, default=None, help="default: the recipe's")
@@ -134,7 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.5,
         metavar="P",
-        help="with --digits: show a digit read with less than P as '?' (default: 0.5)",
+        help="with --digits: report a digit read with less than P as unsure (default: 0.5)",
+    )
+    predict.add_argument(
+        "--method",
+        choices=("auto", "segments", "sequence"),
+        default="auto",
+        help="with --digits: auto (default: the classifier for separate digits, the sequence "
+        "reader where digits touch), segments, or sequence",
     )
     predict.add_argument(
         "--preprocess",
@@ -145,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--show",
         metavar="DIR",
-        help="save the 28x28 image the model sees for each file in DIR (as NAME_28x28.png)",
+        help="save the 28x28 image the model sees for each file in DIR (as NAME_28x28.png); "
+        "with --digits, the picture with the printed boxes and digits found (NAME_read.png)",
     )
 
     export = commands.add_parser(
@@ -243,10 +253,10 @@ def _load_model(args: argparse.Namespace) -> DigitClassifier:
 def _train(args: argparse.Namespace) -> int:
     from ._data import MnistDataset
     from ._evaluation import evaluate
-    from ._models import build_model
+    from ._models import build_model, reads_lines
     from ._recipes import get_recipe
     from ._saving import save
-    from ._training import train
+    from ._training import evaluate_lines, train
 
     started = time.perf_counter()
     recipe = get_recipe(args.recipe)  # an unknown name fails here, before any data is read
@@ -276,13 +286,17 @@ def _train(args: argparse.Namespace) -> int:
 
         if dist.get_rank() != 0:  # under paddle.distributed.launch: the first process reports
             return 0
-    report = evaluate(network, test_set)
-    paths = save(
-        network, args.output, format=args.format, accuracy=report.accuracy, history=history
-    )
+    if reads_lines(network):  # numbers composed from the test digits, read exactly
+        accuracy, loss = evaluate_lines(network, test_set.images, test_set.labels)
+        measured = "test numbers read exactly"
+    else:
+        report = evaluate(network, test_set)
+        accuracy, loss = report.accuracy, report.loss
+        measured = "test accuracy"
+    paths = save(network, args.output, format=args.format, accuracy=accuracy, history=history)
     plan = history.recipe
     print(
-        f"test accuracy {report.accuracy:.4f} ({report.accuracy:.2%}), loss {report.loss:.4f}; "
+        f"{measured} {accuracy:.4f} ({accuracy:.2%}), loss {loss:.4f}; "
         f"recipe {plan.name}, {plan.epochs} epoch(s) on {history.world_size} process(es): "
         f"training {history.seconds:.1f} s, total {time.perf_counter() - started:.1f} s"
     )
@@ -342,25 +356,17 @@ def _predict(args: argparse.Namespace) -> int:
     for name in names:
         try:
             if args.digits:
-                reading = classifier.read_digits(name, min_confidence=args.min_confidence)
-                row: dict[str, object] = {
-                    "file": name,
-                    "text": reading.text,
-                    "confident": reading.confident,
-                    "digits": [
-                        {
-                            "label": d.label,
-                            "probability": round(d.probability, 6),
-                            "box": list(d.box),
-                            "confident": d.confident,
-                        }
-                        for d in reading.digits
-                    ],
-                }
-                lowest = min((d.probability for d in reading.digits), default=0.0)
-                line = (
-                    f"{name}: {reading.text} ({len(reading.digits)} digits, lowest p={lowest:.3f})"
+                reading = classifier.read_digits(
+                    name, min_confidence=args.min_confidence, method=args.method
                 )
+                row, line = _reading_report(name, reading)
+                if show is not None:
+                    from ._overlay import draw_reading
+
+                    target = show / f"{Path(name).stem}_read.png"
+                    tmp = target.with_name(f".{target.name}.tmp")
+                    draw_reading(name, reading).save(tmp, format="PNG")
+                    os.replace(tmp, target)
             else:
                 pixels = classifier.preprocess(name, preprocess=args.preprocess)
                 probabilities = classifier.predict_proba(pixels, preprocess="raw")[0]
@@ -387,6 +393,39 @@ def _predict(args: argparse.Namespace) -> int:
             continue
         print(json.dumps(row) if args.json else line)
     return 1 if failures else 0
+
+
+def _reading_report(name: str, reading: Reading) -> tuple[dict[str, object], str]:
+    """The JSON row and the line of text for one number read."""
+
+    def digit(d: ReadDigit) -> dict[str, object]:
+        return {
+            "label": d.label,
+            "probability": round(d.probability, 6),
+            "box": list(d.box),
+            "confident": d.confident,
+        }
+
+    row: dict[str, object] = {
+        "file": name,
+        "text": reading.text,
+        "probability": round(reading.probability, 6),
+        "confident": reading.confident,
+        "digits": [digit(d) for d in reading.digits],
+        "boxes": [
+            {"box": list(b.box), "digit": None if b.digit is None else digit(b.digit)}
+            for b in reading.boxes
+        ],
+    }
+    details = [f"p={reading.probability:.3f}", f"{len(reading.digits)} digits"]
+    if reading.boxes:
+        empty = sum(b.digit is None for b in reading.boxes)
+        found = f"in {len(reading.boxes)} printed boxes"
+        details[-1] += f" {found}" + (f", {empty} empty" if empty else "")
+    unsure = [str(i + 1) for i, d in enumerate(reading.digits) if not d.confident]
+    if unsure:
+        details.append(f"unsure: digit {', '.join(unsure)}")
+    return row, f"{name}: {reading.text} ({'; '.join(details)})"
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -28,6 +28,7 @@ from ._errors import ImageError, ImageTypeError
 from ._pictures import (
     MAX_PIXELS,
     PictureSource,
+    colour_pixels,
     grayscale,
     is_picture_source,
     normalise,
@@ -189,6 +190,20 @@ def picture_gray(item: object) -> np.ndarray:
     """One picture, any size, as float32 grey levels in [0, 1] (0 = black), upright."""
     with about(item, None):
         return _checked_gray(_as_image(item))
+
+
+def picture_image(item: object) -> Image.Image:
+    """One picture as a PIL image, decoded and upright, whatever form it came in."""
+    with about(item, None):
+        return _as_image(item)
+
+
+def picture_colours(item: object) -> tuple[np.ndarray, np.ndarray | None]:
+    """One picture as :func:`picture_gray` gives it, and as RGB float32 (h, w, 3) in [0, 1]
+    of the same size when it has colour (``None`` when it is grey)."""
+    with about(item, None):
+        image = _as_image(item)
+        return _checked_gray(image), colour_pixels(image)
 
 
 def _is_array_like(item: object) -> bool:

@@ -56,7 +56,9 @@ class ModelMetadata:
             "format_version": FORMAT_VERSION,
             "architecture": self.architecture,
             "input": {
-                "shape": [None, 1, 28, 28],
+                "shape": [None, 1, 32, None]
+                if self.architecture == "reader"
+                else [None, 1, 28, 28],
                 "dtype": "float32",
                 "layout": "NCHW",
                 "value_range": list(self.value_range),

@@ -92,6 +92,61 @@ def _best() -> nn.Layer:
     )
 
 
+class _LineReader(nn.Layer):
+    """Convolutions that fold a line's height away, then context along its width.
+
+    Input float32 (n, 1, 32, W), W a multiple of 4; output (n, W / 4, 11) scores, class 0 the
+    CTC blank and class ``d + 1`` digit ``d``. The receptive field of each output column spans
+    about 42 input columns: a digit and a half at the line height the reader uses.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+
+        def block(channels_in: int, channels_out: int, pool: tuple[int, int]) -> list[nn.Layer]:
+            return [
+                nn.Conv2D(channels_in, channels_out, 3, padding=1, bias_attr=False),
+                nn.BatchNorm2D(channels_out),
+                nn.MaxPool2D(pool, pool),
+                nn.ReLU(),
+            ]
+
+        self.features = nn.Sequential(
+            *block(1, 32, (2, 2)),  # 16 x W/2
+            *block(32, 64, (2, 2)),  # 8 x W/4
+            *block(64, 96, (2, 1)),  # 4 x W/4
+            *block(96, 128, (4, 1)),  # 1 x W/4
+        )
+        self.context = nn.Sequential(
+            nn.Conv1D(128, 128, 5, padding=2, bias_attr=False),
+            nn.BatchNorm1D(128),
+            nn.ReLU(),
+            nn.Dropout(0.2),
+        )
+        self.head = nn.Linear(128, 11)
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        columns = self.context(self.features(x).squeeze(2))
+        result: paddle.Tensor = self.head(columns.transpose([0, 2, 1]))
+        return result
+
+
+@_register("reader")
+def _reader() -> nn.Layer:
+    """The line recogniser for whole numbers (CTC), not a digit classifier: see
+    :mod:`mnistcnn._sequence`."""
+    return _LineReader()
+
+
+LINE_ARCHITECTURES = frozenset({"reader"})
+"""Architectures that read a line of digits rather than classify one."""
+
+
+def reads_lines(model: nn.Layer) -> bool:
+    """Whether ``model`` is a line recogniser (``build_model("reader")``)."""
+    return architecture_of(model) in LINE_ARCHITECTURES
+
+
 def available_models() -> list[str]:
     """Names accepted by :func:`build_model`, sorted.
 

@@ -203,6 +203,28 @@ def grayscale(image: Image.Image) -> np.ndarray:
     return result
 
 
+_COLOUR_MODES = ("RGB", "RGBA", "CMYK", "YCbCr", "LAB", "HSV", "P")
+
+
+def colour_pixels(image: Image.Image) -> np.ndarray | None:
+    """RGB in [0, 1] as float32 (h, w, 3), the same size as :func:`grayscale` gives, for a
+    picture that has colour; ``None`` for grey pictures and for ink on a transparent canvas
+    (whose colour is not the paper's)."""
+    if image.mode not in _COLOUR_MODES:
+        return None
+    if image.mode in ("RGBA", "P"):
+        rgba = image.convert("RGBA")
+        if int(np.asarray(rgba.getchannel("A")).min()) < 255:
+            return None
+        image = rgba
+    factor = max(image.size) // WORKING_SIZE
+    rgb = image.convert("RGB")
+    if factor >= 2:
+        rgb = rgb.reduce(factor)
+    result: np.ndarray = np.asarray(rgb, dtype=np.float32) / np.float32(255)
+    return result
+
+
 def shrink(gray: np.ndarray, longest: int = WORKING_SIZE) -> tuple[np.ndarray, float]:
     """``gray`` shrunk (box filter) to at most ``longest`` pixels on its longer side; the scale."""
     height, width = gray.shape

@@ -1,32 +1,47 @@
 """Reading a whole number (a postal code, say): find the digits in a picture, left to right.
 
-The ink is thresholded into connected pieces (as for one digit); pieces that overlap
-horizontally are one digit (the detached bar of a 5 or a 7, a 0 drawn with a gap); a piece much
-wider than a digit is several touching digits, cut where the column profile of the ink is
-thinnest; specks, dots and dashes (much smaller than the digits) are dropped. Each digit is then
-normalised to MNIST's form and all are classified in one batch.
+Three ways in, chosen by what the picture holds:
+
+- **Printed boxes** (a form's or an envelope's, in red or green print): the print is removed by
+  colour (:mod:`mnistcnn._forms`) and each box is read as one digit, or reported empty.
+- **Digits apart**: the ink is thresholded into connected pieces; pieces that overlap
+  horizontally are one digit (the detached bar of a 5, a 0 drawn with a gap); specks, dots and
+  dashes are dropped; each digit is normalised to MNIST's form and classified.
+- **Digits touching or overlapping**: a piece wider than a digit is read by the sequence
+  reader (a CTC network, :mod:`mnistcnn._sequence`) that needs no cuts between digits.
+  ``method="segments"`` cuts such pieces at the thinnest ink columns instead (the 0.2 way);
+  ``method="sequence"`` reads the whole line with the sequence reader.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
+import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+from scipy import ndimage
 
 from ._errors import ImageError
-from ._inputs import PictureInput, about, picture_gray
-from ._pictures import Blob, Box, fit_and_centre, ink_blobs, ink_map, shrink
+from ._forms import FoundBox, find_boxes, separate_print
+from ._inputs import PictureInput, about, picture_colours
+from ._pictures import Blob, Box, digit_pieces, fit_and_centre, ink_blobs, ink_map, shrink, to_mnist
+from ._sequence import decode, line_input
 
 if TYPE_CHECKING:
+    from ._backends import Backend
     from ._classifier import DigitClassifier
 
-__all__ = ["ReadDigit", "Reading", "read_digits"]
+__all__ = ["PrintedBox", "ReadDigit", "ReadMethod", "Reading", "read_digits"]
+
+ReadMethod = Literal["auto", "segments", "sequence"]
 
 _SPLIT_FROM = 0.95  # groups at least this much wider than high may be touching digits
 _SPLIT_MARGIN = 0.15  # how much surer the classifier must be of the parts than of the whole
 _TOO_WIDE = 1.25  # a digit is hardly ever this much wider than high, even slanted
+_READER = "mnistcnn_reader"
 
 
 @dataclass(frozen=True)
@@ -47,16 +62,36 @@ class ReadDigit:
 
 
 @dataclass(frozen=True)
+class PrintedBox:
+    """A box printed on the form, and the digit written in it.
+
+    Attributes:
+        box: the inside of the box, (left, top, right, bottom) in the picture's pixels.
+        digit: the digit read in it, or ``None`` when the box is empty.
+    """
+
+    box: tuple[int, int, int, int]
+    digit: ReadDigit | None
+
+
+@dataclass(frozen=True)
 class Reading:
     """The digits read from a picture, left to right.
 
     Attributes:
-        text: the number, with ``?`` for each digit read with less than ``min_confidence``.
+        text: the most likely number: every digit's best guess, uncertain ones included (an
+            application applies its own rule to ``probability`` or each digit's
+            ``confident``). Empty printed boxes add nothing to it.
+        probability: the probability of the whole ``text``: the product of the digits'.
         digits: each digit's label, probability and bounding box.
+        boxes: the printed boxes found (a form's or an envelope's), in reading order, each
+            with its digit or ``None`` when empty; ``()`` when the picture has none.
     """
 
     text: str
+    probability: float
     digits: tuple[ReadDigit, ...]
+    boxes: tuple[PrintedBox, ...] = ()
 
     @property
     def confident(self) -> bool:
@@ -92,14 +127,26 @@ def read_digits(
     image: PictureInput,
     *,
     min_confidence: float = 0.5,
+    method: ReadMethod = "auto",
 ) -> Reading:
     """Read every digit in ``image``, left to right. See :meth:`DigitClassifier.read_digits`."""
     if not 0.0 <= min_confidence <= 1.0:
         raise ValueError(f"min_confidence must be in [0, 1]; got {min_confidence}.")
-    gray = picture_gray(image)
+    if method not in ("auto", "segments", "sequence"):
+        raise ValueError(f"method must be 'auto', 'segments' or 'sequence'; got {method!r}.")
+    gray, rgb = picture_colours(image)
+    mask = None
+    if rgb is not None:
+        layer = separate_print(rgb)
+        gray, mask = layer.gray, layer.mask
     small, scale = shrink(gray)
     with about(image):
         ink = ink_map(small)
+        if mask is not None:
+            boxes = find_boxes(_shrink_mask(mask, small.shape))
+            if boxes:
+                found = _read_boxes(classifier, ink, boxes, scale, min_confidence)
+                return _reading([b.digit for b in found if b.digit is not None], found)
         labels, blobs = ink_blobs(ink)
     groups = _drop_specks(_attach_fragments([_Group.of(b) for b in blobs]))
     if not groups:
@@ -107,17 +154,171 @@ def read_digits(
     judge = _Judge(classifier, ink, labels)
     height, _ = _reference(groups)
     groups = judge.merge_overlapping(sorted(groups, key=lambda g: (g.left + g.right) / 2), height)
-    candidates = [part for group in groups for part in judge.split_if_better(group, height)]
+    if method == "sequence":
+        digits = _read_line(ink, labels, groups, scale, min_confidence)
+        return _reading(digits, ())
     digits = []
-    for candidate in candidates:
-        probabilities = judge.probabilities(candidate)
-        label = int(classifier.classes_[int(probabilities.argmax())])
-        probability = float(probabilities.max())
-        top, left, bottom, right = judge.box(candidate)
-        box = (round(left / scale), round(top / scale), round(right / scale), round(bottom / scale))
-        digits.append(ReadDigit(label, probability, box, probability >= min_confidence))
-    text = "".join(str(d.label) if d.confident else "?" for d in digits)
-    return Reading(text, tuple(digits))
+    for group in groups:
+        if method == "auto" and group.width / max(group.height, height) >= _SPLIT_FROM:
+            read = _read_line(ink, labels, [group], scale, min_confidence)
+            if len(read) >= 2:  # touching digits, read without cutting
+                digits.extend(read)
+                continue
+        for candidate in judge.split_if_better(group, height):
+            probabilities = judge.probabilities(candidate)
+            top, left, bottom, right = judge.box(candidate)
+            digits.append(
+                _digit(classifier, probabilities, (left, top, right, bottom), scale, min_confidence)
+            )
+    return _reading(digits, ())
+
+
+def _reading(digits: list[ReadDigit], boxes: tuple[PrintedBox, ...] | list[PrintedBox]) -> Reading:
+    text = "".join(str(d.label) for d in digits)
+    probability = math.prod(d.probability for d in digits)
+    return Reading(text, probability, tuple(digits), tuple(boxes))
+
+
+def _digit(
+    classifier: DigitClassifier,
+    probabilities: np.ndarray,
+    box: tuple[int, int, int, int],
+    scale: float,
+    min_confidence: float,
+) -> ReadDigit:
+    """A classified digit; ``box`` (left, top, right, bottom) in working pixels."""
+    label = int(classifier.classes_[int(probabilities.argmax())])
+    probability = float(probabilities.max())
+    return ReadDigit(label, probability, _picture_box(box, scale), probability >= min_confidence)
+
+
+def _picture_box(box: tuple[int, int, int, int], scale: float) -> tuple[int, int, int, int]:
+    left, top, right, bottom = box
+    return (round(left / scale), round(top / scale), round(right / scale), round(bottom / scale))
+
+
+def _shrink_mask(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    if mask.shape == shape:
+        return mask
+    zoom = (shape[0] / mask.shape[0], shape[1] / mask.shape[1])
+    small: np.ndarray = ndimage.zoom(mask.astype(np.float32), zoom, order=1) > 0.3
+    return small[: shape[0], : shape[1]]
+
+
+def _read_boxes(
+    classifier: DigitClassifier,
+    ink: np.ndarray,
+    boxes: list[FoundBox],
+    scale: float,
+    min_confidence: float,
+) -> list[PrintedBox]:
+    """One digit per printed box: the ink within the box and just around it (a stroke may run
+    over the printed line), or nothing when the box holds no more than specks."""
+    found = []
+    glyphs, places = [], []
+    for index, box in enumerate(boxes):
+        box_height, box_width = box.bottom - box.top, box.right - box.left
+        reach_y, reach_x = box_height // 4, box_width // 4
+        top, left = max(0, box.top - reach_y), max(0, box.left - reach_x)
+        bottom = min(ink.shape[0], box.bottom + reach_y)
+        right = min(ink.shape[1], box.right + reach_x)
+        window = ink[top:bottom, left:right]
+        inside = (slice(box.top - top, box.bottom - top), slice(box.left - left, box.right - left))
+        pieces = _pieces_in_box(window, inside, box_height)
+        picture_box = _picture_box((box.left, box.top, box.right, box.bottom), scale)
+        found.append(PrintedBox(picture_box, None))
+        if pieces is not None:
+            labels, blobs = pieces
+            glyphs.append(to_mnist(window, labels, blobs))
+            places.append((index, top, left, blobs))
+    if glyphs:
+        probabilities = classifier.predict_proba(np.stack(glyphs), preprocess="raw")
+        for (index, top, left, blobs), row in zip(places, probabilities, strict=True):
+            ink_box = (
+                left + min(b.left for b in blobs),
+                top + min(b.top for b in blobs),
+                left + max(b.right for b in blobs),
+                top + max(b.bottom for b in blobs),
+            )
+            digit = _digit(classifier, row, ink_box, scale, min_confidence)
+            found[index] = PrintedBox(found[index].box, digit)
+    return found
+
+
+def _pieces_in_box(
+    window: np.ndarray, inside: tuple[slice, slice], box_height: int
+) -> tuple[np.ndarray, list[Blob]] | None:
+    """The ink pieces of the digit written in a box, or ``None`` for an empty box."""
+    if float(window[inside].max(initial=0.0)) < 0.3:
+        return None
+    try:
+        labels, blobs = ink_blobs(window)
+    except ImageError:
+        return None
+    rows, cols = inside
+    centred = [
+        blob
+        for blob in blobs
+        if rows.start <= (blob.top + blob.bottom) / 2 < rows.stop
+        and cols.start <= (blob.left + blob.right) / 2 < cols.stop
+    ]
+    if not centred or max(b.height for b in centred) < 0.25 * box_height:
+        return None  # specks or dust only
+    return labels, digit_pieces(centred)
+
+
+_reader_lock = threading.Lock()
+_reader: Backend | None = None
+
+
+def _line_reader() -> Backend:
+    """The shipped sequence reader, loaded once per process."""
+    global _reader
+    with _reader_lock:
+        if _reader is None:
+            from ._classifier import WEIGHTS_DIR
+            from ._loading import open_model
+
+            _reader = open_model(
+                WEIGHTS_DIR / _READER, backend="dynamic", architecture=None, num_threads=None
+            ).backend
+        return _reader
+
+
+def _read_line(
+    ink: np.ndarray,
+    labels: np.ndarray,
+    groups: list[_Group],
+    scale: float,
+    min_confidence: float,
+) -> list[ReadDigit]:
+    """The digits of ``groups`` read as one line by the sequence reader."""
+    top = min(g.top for g in groups)
+    left = min(g.left for g in groups)
+    bottom = max(g.bottom for g in groups)
+    right = max(g.right for g in groups)
+    window_labels = labels[top:bottom, left:right]
+    keep = np.isin(window_labels, [label for g in groups for label in g.labels])
+    keep = ndimage.binary_dilation(keep, iterations=1)
+    window = np.where(keep, ink[top:bottom, left:right], 0.0).astype(np.float32)
+    line, line_scale, origin, _ = line_input(window)
+    scores = _line_reader().run(line[None, None])[0]
+    digits = []
+    for found in decode(scores):
+        start = max(0, int(origin + found.start / line_scale))
+        stop = min(window.shape[1], max(start + 1, math.ceil(origin + found.stop / line_scale)))
+        rows = np.flatnonzero(keep[:, start:stop].any(axis=1))
+        first, last = (int(rows[0]), int(rows[-1]) + 1) if rows.size else (0, window.shape[0])
+        box = (left + start, top + first, left + stop, top + last)
+        digits.append(
+            ReadDigit(
+                found.label,
+                found.probability,
+                _picture_box(box, scale),
+                found.probability >= min_confidence,
+            )
+        )
+    return digits
 
 
 @dataclass(frozen=True)

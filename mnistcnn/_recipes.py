@@ -78,6 +78,18 @@ _RECIPES: dict[str, Recipe] = {
             "tutorial's), on-the-fly rotation, scale, shift and elastic distortion, a one-cycle "
             "schedule and label smoothing: the shipped weights, about 15 minutes on 2 cores.",
         ),
+        Recipe(
+            name="reader",
+            architecture="reader",
+            epochs=8,
+            batch_size=320,
+            learning_rate=0.003,
+            schedule="onecycle",
+            weight_decay=1e-4,
+            description="The whole-number reader (CTC): numbers composed on the fly from the "
+            "training digits, touching, overlapping, slanted or apart, at varied size, stroke "
+            "and print quality; ``batch_size`` counts digits (about 55 numbers a step).",
+        ),
     )
 }
 

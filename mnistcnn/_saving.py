@@ -19,8 +19,9 @@ from paddle import nn
 from ._atomic import finish_interrupted, fsync, replace_model, staging_directory
 from ._files import DYNAMIC, SAFETENSORS, STATIC_PARAMS, STATIC_PROGRAMS, prefix_of, sha256_of
 from ._metadata import META_SUFFIX, ModelMetadata, current_versions
-from ._models import metadata_for
+from ._models import metadata_for, reads_lines
 from ._preprocess import INPUT_SHAPE
+from ._sequence import LINE_HEIGHT
 
 if TYPE_CHECKING:
     from ._classifier import DigitClassifier
@@ -171,7 +172,8 @@ def _layer_and_metadata(model: nn.Layer | DigitClassifier) -> tuple[nn.Layer, Mo
 
 
 def _export_static(layer: nn.Layer, prefix: Path) -> None:
-    spec = paddle.static.InputSpec([None, *INPUT_SHAPE], "float32", INPUT_NAME)
+    shape = [None, 1, LINE_HEIGHT, None] if reads_lines(layer) else [None, *INPUT_SHAPE]
+    spec = paddle.static.InputSpec(shape, "float32", INPUT_NAME)
     was_training = layer.training
     with _EXPORT_LOCK:
         _forget_aborted_traces()

@@ -33,14 +33,16 @@ from paddle import nn
 
 from . import _checkpoint
 from ._classifier import DigitClassifier
+from ._composing import LineBatch, compose_batch
 from ._data import MnistDataset
 from ._errors import CheckpointError
 from ._evaluation import as_arrays, evaluate
 from ._history import EpochResult, History
-from ._models import ends_with_softmax, metadata_for
+from ._models import ends_with_softmax, metadata_for, reads_lines
 from ._preprocess import to_model_input
 from ._progress import ProgressBar
 from ._recipes import Recipe, get_recipe
+from ._sequence import decode
 
 __all__ = ["EpochResult", "History", "train"]
 
@@ -276,19 +278,14 @@ class _Run:
             for first in range(0, len(images), plan.batch_size):
                 batch = order[first : first + plan.batch_size]
                 mine = batch[self.rank :: self.world]
-                x = paddle.to_tensor(to_model_input(images[mine]))
-                y = paddle.to_tensor(labels[mine])
-                if plan.augmentation.active:
-                    x = plan.augmentation.apply(x, self.augment_rng)
-                logits = self.network(x)
-                loss = nn.functional.cross_entropy(logits, y, label_smoothing=plan.label_smoothing)
+                step = self._line_step if self.lines else self._digit_step
+                loss, correct, count = step(images[mine], labels[mine])
                 loss.backward()
                 self.optimizer.step()
                 self.optimizer.clear_grad()
                 if self.schedule is not None:
                     self.schedule.step()
-                correct = int((logits.argmax(axis=1) == y).astype("int64").sum())
-                totals += (float(loss) * len(mine), correct, len(mine))
+                totals += (float(loss) * count, correct, count)
                 bar.update(len(batch), loss=totals[0] / totals[2], acc=totals[1] / totals[2])
         seconds = time.perf_counter() - start
         if self.world > 1:
@@ -296,8 +293,11 @@ class _Run:
             _average_buffers(self.model, self.world)
         val_accuracy = val_loss = None
         if val is not None:
-            report = evaluate(DigitClassifier(self.model), val)
-            val_accuracy, val_loss = report.accuracy, report.loss
+            if self.lines:
+                val_accuracy, val_loss = evaluate_lines(self.model, *as_arrays(val))
+            else:
+                report = evaluate(DigitClassifier(self.model), val)
+                val_accuracy, val_loss = report.accuracy, report.loss
             if self.show:
                 print(
                     f"  val_accuracy {val_accuracy:.4f}  val_loss {val_loss:.4f}", file=sys.stderr
@@ -307,6 +307,29 @@ class _Run:
         )
         logger.debug("%s", result)
         return result
+
+    @property
+    def lines(self) -> bool:
+        return reads_lines(self.model)
+
+    def _digit_step(self, images: np.ndarray, labels: np.ndarray) -> tuple[Any, int, int]:
+        """One batch of digits: cross-entropy, and how many the network got right."""
+        x = paddle.to_tensor(to_model_input(images))
+        y = paddle.to_tensor(labels)
+        if self.plan.augmentation.active:
+            x = self.plan.augmentation.apply(x, self.augment_rng)
+        logits = self.network(x)
+        loss = nn.functional.cross_entropy(logits, y, label_smoothing=self.plan.label_smoothing)
+        correct = int((logits.argmax(axis=1) == y).astype("int64").sum())
+        return loss, correct, len(images)
+
+    def _line_step(self, images: np.ndarray, labels: np.ndarray) -> tuple[Any, int, int]:
+        """The batch's digits composed into numbers: CTC loss, and how many numbers the
+        network read exactly."""
+        batch = compose_batch(images, labels, self.augment_rng)
+        logits = self.network(paddle.to_tensor(batch.images))
+        loss = _ctc_loss(logits, batch)
+        return loss, _exact_lines(logits.numpy(), batch), len(batch.targets)
 
     def save_checkpoint(self, directory: Path, config: dict[str, Any], history: History) -> None:
         """Write the state after the last epoch to ``directory`` (the first process writes;
@@ -328,6 +351,51 @@ class _Run:
                 schedule=self.schedule,
                 ranks=ranks,
             )
+
+
+_VALIDATION_SEED = 20261129
+
+
+def evaluate_lines(model: nn.Layer, images: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """A line reader's share of numbers read exactly, and its mean CTC loss, on numbers
+    composed from ``images`` (always the same ones for the same digits)."""
+    rng = np.random.default_rng(_VALIDATION_SEED)
+    was_training = model.training
+    model.eval()
+    exact = lines = 0
+    loss_sum = 0.0
+    with paddle.no_grad():
+        for first in range(0, len(images), 512):
+            batch = compose_batch(images[first : first + 512], labels[first : first + 512], rng)
+            logits = model(paddle.to_tensor(batch.images))
+            loss_sum += float(_ctc_loss(logits, batch)) * len(batch.targets)
+            exact += _exact_lines(logits.numpy(), batch)
+            lines += len(batch.targets)
+    if was_training:
+        model.train()
+    return exact / lines, loss_sum / lines
+
+
+def _ctc_loss(logits: paddle.Tensor, batch: LineBatch) -> paddle.Tensor:
+    # Paddle's CTC (warp-ctc) applies softmax itself: it takes the scores, time first.
+    loss: paddle.Tensor = nn.functional.ctc_loss(
+        logits.transpose([1, 0, 2]),
+        paddle.to_tensor(batch.targets),
+        paddle.to_tensor(batch.input_lengths),
+        paddle.to_tensor(batch.target_lengths),
+        blank=0,
+        reduction="mean",
+    )
+    return loss
+
+
+def _exact_lines(logits: np.ndarray, batch: LineBatch) -> int:
+    exact = 0
+    for index, length in enumerate(batch.input_lengths):
+        read = [digit.label + 1 for digit in decode(logits[index, : int(length)])]
+        expected = batch.targets[index, : int(batch.target_lengths[index])].tolist()
+        exact += read == expected
+    return exact
 
 
 def _parallel_context() -> tuple[int, int]:

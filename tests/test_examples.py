@@ -93,8 +93,23 @@ def test_read_postal_code(tmp_path: Path) -> None:
         EXAMPLES / "read_postal_code.py", tmp_path / "code.png", "--min-confidence", "0"
     )
     truth = "".join(str(label) for label in labels[:5])
-    assert result.stdout.splitlines()[0] == f"read: {truth}"
+    assert result.stdout.splitlines()[0].startswith(f"read: {truth} (p=0.")
     assert len(result.stdout.splitlines()) == 6
+
+
+def test_read_postal_code_on_an_envelope(tmp_path: Path) -> None:
+    result = run_python(
+        EXAMPLES / "read_postal_code.py",
+        "--envelope",
+        tmp_path / "envelope.jpg",
+        "--show",
+        tmp_path / "read.png",
+    )
+    lines = result.stdout.splitlines()
+    written = lines[0].rsplit(" ", 1)[1]
+    assert len(written) == 6 and lines[1].startswith(f"read: {written} (p=")
+    assert lines[2] == "6 printed boxes:"  # the stamp box is not one of them
+    assert (tmp_path / "read.png").is_file()
 
 
 @pytest.mark.slow

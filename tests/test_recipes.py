@@ -18,7 +18,7 @@ from mnistcnn._training import _schedule
 
 
 def test_registry() -> None:
-    assert available_recipes() == ["best", "fast", "tutorial"]
+    assert available_recipes() == ["best", "fast", "reader", "tutorial"]
     tutorial = get_recipe("tutorial")
     assert (
         tutorial.architecture,
@@ -33,7 +33,9 @@ def test_registry() -> None:
     )
     assert tutorial.schedule == "constant" and not tutorial.augmentation.active
     assert get_recipe("best").augmentation.active
-    with pytest.raises(ValueError, match=r"unknown recipe 'slow'; available: best, fast, tutorial"):
+    with pytest.raises(
+        ValueError, match=r"unknown recipe 'slow'; available: best, fast, reader, tutorial"
+    ):
         get_recipe("slow")
 
 
@@ -41,7 +43,12 @@ def test_every_recipe_architecture_exists_and_outputs_logits() -> None:
     for name in available_recipes():
         net = build_model(get_recipe(name).architecture, seed=0)
         net.eval()
-        assert net(paddle.rand([3, 1, 28, 28])).shape == [3, 10]
+        if name == "reader":  # a line of digits: scores for 11 classes every 4 columns
+            assert net(paddle.rand([3, 1, 32, 64])).shape == [3, 16, 11]
+            with pytest.raises(ValueError, match="reads whole lines of digits"):
+                DigitClassifier(net)
+        else:
+            assert net(paddle.rand([3, 1, 28, 28])).shape == [3, 10]
 
 
 @pytest.mark.slow

@@ -18,6 +18,7 @@ from mnistcnn import (
     build_model,
     save,
 )
+from mnistcnn._models import LINE_ARCHITECTURES
 
 from .conftest import TESTS, run_python
 
@@ -198,7 +199,7 @@ def test_many_exports_in_one_process_each_hold_their_own_network(tmp_path: Path)
     for round_ in range(4):
         with pytest.raises(RuntimeError, match="the trace fails"):
             save(Broken(), tmp_path / "broken", format="static")
-        for architecture in mnistcnn.available_models():
+        for architecture in sorted(set(mnistcnn.available_models()) - LINE_ARCHITECTURES):
             network = build_model(architecture, seed=round_)
             prefix = tmp_path / f"{architecture}-{round_}"
             save(network, prefix, format="static")

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from sphinx.application import Sphinx
 from sphinx.errors import ExtensionError
 from sphinx.util import logging
@@ -20,6 +21,7 @@ from sphinx.util import logging
 import mnistcnn
 from mnistcnn import (
     DigitClassifier,
+    draw_reading,
     evaluate,
     load_data,
     plot_confusion_matrix,
@@ -60,6 +62,10 @@ def generate(app: Sphinx) -> None:
     }
     for name, figure in figures.items():
         _save_atomically(figure, out / name)
+    for name, picture in _readings(classifier).items():
+        partial = out / f"{name}.partial"
+        picture.save(partial, format="PNG")
+        partial.replace(out / name)
     _write_atomically(out / "model-card-accuracy.md", _accuracy_table(report))
     logger.info("mnistcnn: drew %d figures in %.1f s", len(figures), time.perf_counter() - started)
 
@@ -95,6 +101,44 @@ def _model_view(classifier: DigitClassifier, test_set: mnistcnn.MnistDataset) ->
     photo = photo_of(test_set.images[61], rng, size=(480, 360))
     drawing = canvas_drawing(test_set.images[99])
     return plot_model_view(classifier, [photo, drawing, test_set.images[8]])
+
+
+def _readings(classifier: DigitClassifier) -> dict[str, Image.Image]:
+    """Held-out numbers of each kind (USPS digits, as the tests and the benchmark make them),
+    each drawn with what ``read_digits`` found, stacked in one picture per kind."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from tests.numbers import boxed_number, numbers
+        from tests.pictures import load_usps
+    finally:
+        sys.path.remove(str(ROOT))
+    kinds = {
+        "reading-apart.png": [n.picture for n in numbers("apart", 3, seed=21)],
+        "reading-touching.png": [n.picture for n in numbers("touching", 3, seed=22)],
+        "reading-boxed.png": [n.picture for n in numbers("boxed", 3, seed=23)],
+    }
+    digits, _ = load_usps()
+    rng = np.random.default_rng(24)
+    grid: list[np.ndarray | None] = [digits[i] for i in rng.choice(len(digits), 8)]
+    grid[6] = grid[7] = None  # a remittance slip's grid, the last two boxes left empty
+    kinds["reading-grid.png"] = [boxed_number(grid, rng, grid=True, colour="green")]
+    return {
+        name: _stack([_drawn(classifier, p) for p in pictures]) for name, pictures in kinds.items()
+    }
+
+
+def _drawn(classifier: DigitClassifier, picture: Image.Image) -> Image.Image:
+    return draw_reading(picture, classifier.read_digits(picture))
+
+
+def _stack(pictures: list[Image.Image]) -> Image.Image:
+    width = max(p.width for p in pictures)
+    canvas = Image.new("RGB", (width, sum(p.height for p in pictures)), "white")
+    top = 0
+    for picture in pictures:
+        canvas.paste(picture, (0, top))
+        top += picture.height
+    return canvas
 
 
 def _accuracy_table(report: mnistcnn.EvalReport) -> str:

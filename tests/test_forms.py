@@ -1,0 +1,96 @@
+"""Printed forms: coloured print told from ink, and the boxes found in it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from mnistcnn._forms import find_boxes, separate_print
+
+from .numbers import boxed_number
+from .pictures import load_usps
+
+
+def _rgb(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("RGB"), np.float32) / 255
+
+
+def _form(cells: int, *, grid: bool, crossing: bool) -> tuple[Image.Image, list[int]]:
+    """Red boxes on white (exact geometry), a blue stroke over some box lines."""
+    image = Image.new("RGB", (60 + 50 * cells, 100), (250, 248, 240))
+    draw = ImageDraw.Draw(image)
+    step = 40 if grid else 50
+    lefts = [30 + i * step for i in range(cells)]
+    for left in lefts:
+        draw.rectangle([left, 30, left + 40, 70], outline=(210, 40, 40), width=3)
+    if crossing:  # a pen stroke over the top line and the shared vertical line
+        draw.line([(lefts[0] + 20, 20), (lefts[1] + 10, 60)], fill=(30, 40, 160), width=6)
+    return image, lefts
+
+
+@pytest.mark.parametrize("grid", [False, True])
+@pytest.mark.parametrize("crossing", [False, True])
+def test_boxes_are_found_whole(grid: bool, crossing: bool) -> None:
+    image, lefts = _form(6, grid=grid, crossing=crossing)
+    mask = separate_print(_rgb(image)).mask
+    assert mask is not None
+    boxes = find_boxes(mask)
+    assert len(boxes) == 6
+    for box, left in zip(boxes, lefts, strict=True):
+        assert abs(box.left - (left + 3)) <= 2 and abs(box.right - (left + 38)) <= 2
+        assert abs(box.top - 33) <= 2 and abs(box.bottom - 68) <= 2
+
+
+def test_print_is_removed_and_ink_over_it_is_kept() -> None:
+    image, _ = _form(3, grid=False, crossing=True)
+    layer = separate_print(_rgb(image))
+    rgb = _rgb(image)
+    red_line = (slice(30, 33), slice(135, 165))  # the third box's top line: print only
+    assert layer.gray[red_line].min() > 0.9  # painted as paper
+    ink = rgb[..., 2] - rgb[..., 0] > 0.3  # the blue stroke, where it crosses the print too
+    assert ink.sum() > 100
+    assert layer.gray[ink].max() < 0.4  # none of the stroke was taken with the print
+    grey_only = np.asarray(image.convert("L"), np.float32) / 255
+    assert grey_only[red_line].max() < 0.6  # a plain grey conversion keeps the box as ink
+
+
+def test_no_print_no_boxes() -> None:
+    plain = Image.new("RGB", (200, 100), (240, 240, 240))
+    ImageDraw.Draw(plain).line([(20, 50), (180, 50)], fill=(20, 20, 20), width=3)
+    layer = separate_print(_rgb(plain))
+    assert layer.mask is None
+    line = Image.new("RGB", (300, 100), (240, 240, 240))
+    ImageDraw.Draw(line).line([(20, 70), (280, 70)], fill=(200, 30, 30), width=3)
+    mask = separate_print(_rgb(line)).mask
+    assert mask is not None and find_boxes(mask) == []  # an underline is not boxes
+
+
+def test_tinted_paper_is_not_print() -> None:
+    image, _ = _form(4, grid=False, crossing=False)
+    tinted = (_rgb(image) * np.array([0.9, 1.0, 0.82], np.float32)).clip(0, 1)  # green-yellow
+    mask = separate_print(tinted).mask
+    assert mask is not None and mask.mean() < 0.15
+    assert len(find_boxes(mask)) == 4
+
+
+def test_empty_boxes_are_reported_empty() -> None:
+    from mnistcnn import DigitClassifier
+
+    digits, labels = load_usps()
+    model = DigitClassifier.pretrained()
+    rng = np.random.default_rng(7)
+    right = 0
+    for trial in range(10):
+        chosen = rng.choice(len(digits), 6, replace=False)
+        empty = int(rng.integers(0, 6))
+        glyphs: list[np.ndarray | None] = [digits[i] for i in chosen]
+        glyphs[empty] = None
+        picture = boxed_number(glyphs, rng, grid=trial % 2 == 1)
+        reading = model.read_digits(picture)
+        assert len(reading.boxes) == 6
+        assert [b.digit is None for b in reading.boxes] == [i == empty for i in range(6)]
+        expected = "".join(str(labels[i]) for k, i in enumerate(chosen) if k != empty)
+        right += reading.text == expected
+        assert reading.digits == tuple(b.digit for b in reading.boxes if b.digit is not None)
+    assert right >= 7

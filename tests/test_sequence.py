@@ -1,0 +1,141 @@
+"""The sequence reader's pieces: line normalisation, CTC decoding, composed training lines,
+the network, and training it with the library's machinery."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import paddle
+import pytest
+
+from mnistcnn import DigitClassifier, build_model, load_data, save, train
+from mnistcnn._composing import compose_batch, split_into_lines
+from mnistcnn._loading import open_model
+from mnistcnn._metadata import ModelMetadata
+from mnistcnn._sequence import INK_HEIGHT, LINE_HEIGHT, STRIDE, decode, line_input
+
+
+def _scores(classes: list[int], peak: float = 0.9) -> np.ndarray:
+    """Scores whose softmax gives ``peak`` to the class of each frame."""
+    logits = np.zeros((len(classes), 11), np.float32)
+    for frame, cls in enumerate(classes):
+        logits[frame, cls] = np.log(peak * 10 / (1 - peak))
+    return logits
+
+
+def test_decode_merges_repeats_and_drops_blanks() -> None:
+    # blank, 3, 3, blank, 3, 8, 8, blank -> "2 2 7" (class d + 1 is digit d)
+    digits = decode(_scores([0, 3, 3, 0, 3, 8, 8, 0]))
+    assert [d.label for d in digits] == [2, 2, 7]
+    assert all(abs(d.probability - 0.9) < 1e-5 for d in digits)
+    # The spans tile the line, in order.
+    assert digits[0].start == 0 and digits[-1].stop == 8 * STRIDE
+    assert all(a.stop == b.start for a, b in itertools.pairwise(digits))
+    assert decode(_scores([0, 0, 0])) == []
+
+
+def test_line_input_scales_the_ink_to_the_line_height() -> None:
+    ink = np.zeros((90, 300), np.float32)
+    ink[20:70, 40:260] = 1.0  # 50 rows of ink
+    line, scale, origin, top = line_input(ink)
+    assert line.shape[0] == LINE_HEIGHT and line.shape[1] % STRIDE == 0
+    rows = np.flatnonzero(line.max(axis=1) > 0.5)
+    assert len(rows) == INK_HEIGHT
+    assert abs(scale - INK_HEIGHT / 50) < 0.01 and top == 20
+    cols = np.flatnonzero(line.max(axis=0) > 0.5)
+    assert (
+        abs(origin + cols[0] / scale - 40) <= 1 and abs(origin + (cols[-1] + 1) / scale - 260) <= 1
+    )
+    with pytest.raises(ValueError, match="no ink"):
+        line_input(np.zeros((10, 10), np.float32))
+
+
+def test_composed_lines_use_every_digit_once() -> None:
+    train_set = load_data("train")
+    images, labels = train_set.images[:200], train_set.labels[:200]
+    batch = compose_batch(images, labels, np.random.default_rng(3))
+    assert batch.images.dtype == np.float32 and batch.images.shape[1:3] == (1, LINE_HEIGHT)
+    assert int(batch.target_lengths.sum()) == 200
+    flat = np.concatenate([t[:n] for t, n in zip(batch.targets, batch.target_lengths, strict=True)])
+    assert np.array_equal(flat - 1, labels)
+    assert np.all(batch.input_lengths * STRIDE <= batch.images.shape[3])
+    assert np.all(batch.input_lengths >= 2 * batch.target_lengths)  # room for CTC's blanks
+    again = compose_batch(images, labels, np.random.default_rng(3))
+    assert np.array_equal(again.images, batch.images)
+    sizes = split_into_lines(1000, np.random.default_rng(0))
+    assert sum(sizes) == 1000 and max(sizes) <= 8 and min(sizes) >= 1
+
+
+def test_reader_network_shape_and_saved_forms(tmp_path: Path) -> None:
+    network = build_model("reader", seed=0)
+    network.eval()
+    x = paddle.rand([2, 1, LINE_HEIGHT, 160])
+    assert list(network(x).shape) == [2, 40, 11]
+    paths = save(network, tmp_path / "reader", format=["safetensors", "static"])
+    meta = ModelMetadata.read(tmp_path / "reader_meta.json")
+    assert meta.architecture == "reader"
+    assert (
+        '"shape": [\n      null,\n      1,\n      32,\n      null'
+        in (tmp_path / "reader_meta.json").read_text()
+    )
+    assert {p.suffix for p in paths} >= {".safetensors", ".json", ".pdiparams"}
+    loaded = open_model(tmp_path / "reader", backend="dynamic", architecture=None, num_threads=1)
+    expected = network(x).numpy()
+    assert np.allclose(loaded.backend.run(x.numpy()), expected, atol=1e-5)
+    static = open_model(tmp_path / "reader", backend="static", architecture=None, num_threads=1)
+    wider = paddle.rand([1, 1, LINE_HEIGHT, 96])  # any width: the static model too
+    assert np.allclose(static.backend.run(wider.numpy()), network(wider).numpy(), atol=1e-4)
+
+
+def test_the_shipped_reader_reads_composed_training_style_lines() -> None:
+    from mnistcnn._training import evaluate_lines
+
+    test_set = load_data("test")
+    reader = open_model(
+        Path(__import__("mnistcnn").__file__).parent / "weights" / "mnistcnn_reader",
+        backend="dynamic",
+        architecture=None,
+        num_threads=None,
+    )
+    layer = reader.backend.layer  # type: ignore[attr-defined]
+    exact, loss = evaluate_lines(layer, test_set.images[:1500], test_set.labels[:1500])
+    assert exact >= 0.85, exact
+    assert loss < 0.5
+
+
+@pytest.mark.slow
+def test_training_the_reader_learns_and_resumes(tmp_path: Path) -> None:
+    train_set = load_data("train")
+    data = (train_set.images[:3000], train_set.labels[:3000])
+    val = (train_set.images[-600:], train_set.labels[-600:])
+    network = build_model("reader", seed=1)
+    history = train(
+        network,
+        data,
+        val=val,
+        recipe="reader",
+        epochs=2,
+        seed=1,
+        progress=False,
+        checkpoint_dir=tmp_path / "ckpt",
+    )
+    assert history.epochs[1].loss < history.epochs[0].loss < 4.0
+    assert history.epochs[1].val_loss is not None and history.epochs[1].val_loss < 3.0
+    # A finished run in the same directory is not repeated: same weights, same history.
+    again = build_model("reader", seed=2)
+    repeated = train(
+        again,
+        data,
+        val=val,
+        recipe="reader",
+        epochs=2,
+        seed=1,
+        progress=False,
+        checkpoint_dir=tmp_path / "ckpt",
+    )
+    assert repeated.epochs == history.epochs
+    for name, value in network.state_dict().items():
+        assert np.array_equal(value.numpy(), again.state_dict()[name].numpy()), name
+    assert isinstance(DigitClassifier.pretrained(), DigitClassifier)
