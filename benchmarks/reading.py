@@ -2,7 +2,7 @@
 
     python benchmarks/reading.py [--count 300] [--seed 1] [--baseline REF]
 
-Composes held-out numbers from the USPS envelope digits (``tests/numbers.py``: writers MNIST
+Composes held-out numbers from the USPS envelope digits (``tests/held_out.py``: writers MNIST
 never saw, and a generator that shares nothing with the reader's training composer): digits
 apart, digits touching or overlapping (slanted), and six-box postal codes printed in red or
 green with blue or black ink. For each kind it reports the share of numbers read exactly, the
@@ -38,7 +38,7 @@ warnings.filterwarnings("ignore")
 import numpy as np  # noqa: E402
 
 from mnistcnn import DigitClassifier  # noqa: E402
-from tests.numbers import KINDS, Number, numbers  # noqa: E402
+from tests.held_out import KINDS, Number, numbers  # noqa: E402
 from tests.pictures import load_usps  # noqa: E402
 
 BASELINE = "c0342b2"  # the last commit before the sequence reader and printed boxes

@@ -86,7 +86,7 @@ def _compose_line(digits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     slant = rng.uniform(-0.35, 0.35)
     size = _GLYPH_HEIGHT * rng.uniform(0.85, 1.15)
     thickness = rng.choice([-1, 0, 0, 1, 2], p=[0.15, 0.35, 0.2, 0.2, 0.1])
-    spacing = rng.choice(["touching", "close", "apart"], p=[0.45, 0.3, 0.25])
+    spacing = rng.choice(["touching", "close", "apart"], p=[0.5, 0.3, 0.2])
     glyphs = [_glyph(d, size, slant, int(thickness), rng) for d in digits]
     height = int(max(g.shape[0] for g in glyphs) * 1.6) + 8
     width = sum(g.shape[1] for g in glyphs) + int(size) * (len(glyphs) + 2)
@@ -99,7 +99,7 @@ def _compose_line(digits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         region = canvas[y : y + glyph_height, x : x + glyph_width]
         np.maximum(region, glyph, out=region)
         if spacing == "touching":
-            gap = rng.uniform(-0.35, 0.0) * glyph_width
+            gap = rng.uniform(-0.4, 0.0) * glyph_width
         elif spacing == "close":
             gap = rng.uniform(0.0, 0.25) * size
         else:

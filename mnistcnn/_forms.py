@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["PrintLayer", "find_boxes", "separate_print"]
+__all__ = ["PrintLayer", "find_boxes", "remove_rules", "separate_print"]
 
 _MIN_PRINT_SHARE = 0.002  # of the picture's pixels, for print to count as present
 
@@ -159,3 +159,37 @@ def _bands(flags: np.ndarray) -> list[tuple[int, int]]:
     edges = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
     starts, stops = np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()
     return list(zip(starts, stops, strict=True))
+
+
+def remove_rules(ink: np.ndarray) -> np.ndarray:
+    """``ink`` (float32 in [0, 1]) without long horizontal lines: an underline, a form's rule,
+    the lines of ruled paper, in the same colour as the ink.
+
+    A rule is a thin run of ink at least a third as long as all the ink is wide (and at least
+    40 pixels); a digit's own bars are far shorter. Where a stroke crosses the rule (ink just
+    above and just below it), the crossing is kept, so the digit stays whole.
+    """
+    strong = ink > 0.35
+    cols = np.flatnonzero(strong.any(axis=0))
+    if cols.size == 0:
+        return ink
+    length = max(40, round(0.33 * (cols[-1] + 1 - cols[0])))
+    if length > ink.shape[1]:
+        return ink
+    rule = ndimage.binary_opening(strong, structure=np.ones((1, length), bool))
+    if not rule.any():
+        return ink
+    thickness = max(1, int(np.median(rule.sum(axis=0)[rule.any(axis=0)])))
+    if thickness > 0.05 * ink.shape[0] + 3:
+        return ink  # a thick band is a stroke of ink or a shadow, not a printed rule
+    rule = ndimage.binary_dilation(rule, structure=np.ones((3, 1), bool))  # its soft edges
+    stroke = strong & ~rule
+    above = np.zeros_like(stroke)  # ink within reach above each pixel
+    below = np.zeros_like(stroke)
+    for shift in range(1, thickness + 3):
+        above[shift:] |= stroke[:-shift]
+        below[:-shift] |= stroke[shift:]
+    crossing = rule & above & below
+    cleaned: np.ndarray = ink.copy()
+    cleaned[rule & ~crossing] = 0.0
+    return cleaned

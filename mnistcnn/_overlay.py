@@ -28,6 +28,7 @@ def draw_reading(image: PictureInput, reading: Reading) -> Image.Image:
 
     Examples:
         >>> from PIL import Image, ImageDraw
+        >>> from mnistcnn import DigitClassifier
         >>> page = Image.new("L", (200, 80), 255)
         >>> ImageDraw.Draw(page).line([(60, 15), (60, 65)], fill=0, width=6)
         >>> reading = DigitClassifier.pretrained().read_digits(page)

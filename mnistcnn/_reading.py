@@ -25,7 +25,7 @@ import numpy as np
 from scipy import ndimage
 
 from ._errors import ImageError
-from ._forms import FoundBox, find_boxes, separate_print
+from ._forms import FoundBox, find_boxes, remove_rules, separate_print
 from ._inputs import PictureInput, about, picture_colours
 from ._pictures import Blob, Box, digit_pieces, fit_and_centre, ink_blobs, ink_map, shrink, to_mnist
 from ._sequence import decode, line_input
@@ -141,7 +141,7 @@ def read_digits(
         gray, mask = layer.gray, layer.mask
     small, scale = shrink(gray)
     with about(image):
-        ink = ink_map(small)
+        ink = remove_rules(ink_map(small))
         if mask is not None:
             boxes = find_boxes(_shrink_mask(mask, small.shape))
             if boxes:
@@ -156,15 +156,21 @@ def read_digits(
     groups = judge.merge_overlapping(sorted(groups, key=lambda g: (g.left + g.right) / 2), height)
     if method == "sequence":
         digits = _read_line(ink, labels, groups, scale, min_confidence)
+        if not digits:
+            raise ImageError("no digit found in the picture (the sequence reader read none).")
         return _reading(digits, ())
     digits = []
     for group in groups:
+        parts = judge.split_if_better(group, height)
         if method == "auto" and group.width / max(group.height, height) >= _SPLIT_FROM:
+            # Touching digits: the sequence reader's reading, unless cutting the ink apart
+            # gives parts the classifier is surer of (measured: 2 points better than either).
             read = _read_line(ink, labels, [group], scale, min_confidence)
-            if len(read) >= 2:  # touching digits, read without cutting
+            cut = math.prod(judge.confidence(part) for part in parts)
+            if len(read) >= 2 and (len(parts) < 2 or math.prod(d.probability for d in read) >= cut):
                 digits.extend(read)
                 continue
-        for candidate in judge.split_if_better(group, height):
+        for candidate in parts:
             probabilities = judge.probabilities(candidate)
             top, left, bottom, right = judge.box(candidate)
             digits.append(

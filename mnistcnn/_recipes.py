@@ -81,7 +81,7 @@ _RECIPES: dict[str, Recipe] = {
         Recipe(
             name="reader",
             architecture="reader",
-            epochs=8,
+            epochs=16,
             batch_size=320,
             learning_rate=0.003,
             schedule="onecycle",

@@ -28,7 +28,8 @@ def test_ships_safetensors_and_the_static_model_with_metadata() -> None:
         f"{prefix}.safetensors",
         f"{prefix}_meta.json",
     ]
-    assert sum(p.stat().st_size for p in WEIGHTS_DIR.iterdir()) < 2_000_000
+    # The classifier (static model and safetensors) and the sequence reader: a lean wheel.
+    assert sum(p.stat().st_size for p in WEIGHTS_DIR.iterdir()) < 3_000_000
 
 
 def test_accuracy_on_the_mnist_test_set(

@@ -13,8 +13,8 @@ from PIL import Image
 
 from mnistcnn import DigitClassifier, ImageError, Reading
 
-from .numbers import Number
-from .numbers import numbers as held_out
+from .held_out import Number
+from .held_out import numbers as held_out_numbers
 from .pictures import load_usps, number_picture
 
 TOUCHING_FLOOR = 0.6
@@ -170,7 +170,7 @@ def test_cli_show_saves_what_the_model_sees(
     assert np.array_equal(small, DigitClassifier.preprocess(tmp_path / "digit.png"))
 
 
-# Held-out numbers of the three kinds the reading issue names (tests/numbers.py; the
+# Held-out numbers of the three kinds the reading issue names (tests/held_out.py; the
 # benchmark uses seed 1, these tests other seeds). The floors sit a few points under what the
 # shipped weights measure, to fail on a real regression rather than on sampling noise.
 
@@ -182,21 +182,21 @@ def _exact(model: DigitClassifier, items: list[Number], method: str = "auto") ->
 
 
 def test_held_out_numbers_with_digits_apart(model: DigitClassifier) -> None:
-    items = list(held_out("apart", 60, seed=11))
+    items = list(held_out_numbers("apart", 60, seed=11))
     assert _exact(model, items) >= 0.8
 
 
 def test_held_out_touching_numbers_are_read_by_the_sequence_reader(
     model: DigitClassifier,
 ) -> None:
-    items = list(held_out("touching", 60, seed=12))
+    items = list(held_out_numbers("touching", 60, seed=12))
     auto, segments = _exact(model, items), _exact(model, items, "segments")
     assert auto >= TOUCHING_FLOOR, (auto, segments)
     assert auto >= segments + 0.1, (auto, segments)
 
 
 def test_held_out_postal_codes_in_printed_boxes(model: DigitClassifier) -> None:
-    items = list(held_out("boxed", 60, seed=13))
+    items = list(held_out_numbers("boxed", 60, seed=13))
     readings = [model.read_digits(n.picture) for n in items]
     assert np.mean([len(r.boxes) == 6 for r in readings]) >= 0.95
     exact = np.mean([r.text == n.text for r, n in zip(readings, items, strict=True)])
@@ -207,22 +207,24 @@ def test_held_out_postal_codes_in_printed_boxes(model: DigitClassifier) -> None:
 
 
 def test_coloured_ruled_lines_through_the_digits_are_not_ink(model: DigitClassifier) -> None:
-    right = grey_right = 0
-    for index, item in enumerate(held_out("apart", 30, seed=14)):
+    right = plain_right = 0
+    for index, item in enumerate(held_out_numbers("apart", 30, seed=14)):
         rgb = np.asarray(item.picture.convert("RGB"), np.float32)
         height = rgb.shape[0]
         colour = np.array([205, 45, 45] if index % 2 else [40, 150, 80], np.float32)
         for row in (height // 2 - 1, height // 2 + height // 4):  # ruled paper's lines
-            paper = rgb[row : row + 2] > 150
-            rgb[row : row + 2] = np.where(paper, colour, rgb[row : row + 2])  # under the ink
+            paper = rgb[row : row + 3] > 150
+            rgb[row : row + 3] = np.where(paper, colour, rgb[row : row + 3])  # under the ink
         picture = Image.fromarray(rgb.astype(np.uint8))
-        right += model.read_digits(picture).text == item.text
-        grey_right += model.read_digits(picture.convert("L")).text == item.text
-    assert right >= 22 and right >= grey_right + 5, (right, grey_right)
+        reading = model.read_digits(picture)
+        right += reading.text == item.text
+        plain_right += model.read_digits(item.picture).text == item.text
+        assert not reading.boxes  # lines are not boxes
+    assert right >= 22 and right >= plain_right - 2, (right, plain_right)
 
 
 def test_cli_shows_the_boxes_it_found(tmp_path: Path) -> None:
-    item = next(iter(held_out("boxed", 1, seed=15)))
+    item = next(iter(held_out_numbers("boxed", 1, seed=15)))
     item.picture.save(tmp_path / "envelope.jpg", quality=95)
     result = subprocess.run(
         [

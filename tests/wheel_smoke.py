@@ -27,6 +27,8 @@ ImageDraw.Draw(picture).line([(60, 40), (140, 40), (90, 170)], fill=0, width=14)
 label = int(DigitClassifier.pretrained().predict(picture)[0])
 print("predicted", label)
 assert label == 7, label
+read = DigitClassifier.pretrained().read_digits(picture, method="sequence").text
+assert read == "7", read  # the sequence reader's weights load from the installed package
 
 from mnistcnn import MissingDependencyError, plot_digits
 try:

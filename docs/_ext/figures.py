@@ -108,7 +108,7 @@ def _readings(classifier: DigitClassifier) -> dict[str, Image.Image]:
     each drawn with what ``read_digits`` found, stacked in one picture per kind."""
     sys.path.insert(0, str(ROOT))
     try:
-        from tests.numbers import boxed_number, numbers
+        from tests.held_out import boxed_number, numbers
         from tests.pictures import load_usps
     finally:
         sys.path.remove(str(ROOT))
