@@ -16,7 +16,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["PrintLayer", "find_boxes", "remove_rules", "separate_print"]
+__all__ = [
+    "PrintLayer",
+    "erase_lines",
+    "find_boxes",
+    "ink_lines",
+    "remove_rules",
+    "separate_print",
+]
 
 _MIN_PRINT_SHARE = 0.002  # of the picture's pixels, for print to count as present
 
@@ -161,35 +168,87 @@ def _bands(flags: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(starts, stops, strict=True))
 
 
-def remove_rules(ink: np.ndarray) -> np.ndarray:
-    """``ink`` (float32 in [0, 1]) without long horizontal lines: an underline, a form's rule,
-    the lines of ruled paper, in the same colour as the ink.
+def ink_lines(ink: np.ndarray, *, pieces: bool = False) -> np.ndarray | None:
+    """Where lines are printed in the ink's own colour (black or blue print): long horizontal
+    rules (an underline, a form's rule, ruled paper) and the vertical sides of boxes between
+    two rules; ``None`` when there are none.
 
-    A rule is a thin run of ink at least a third as long as all the ink is wide (and at least
-    40 pixels); a digit's own bars are far shorter. Where a stroke crosses the rule (ink just
-    above and just below it), the crossing is kept, so the digit stays whole.
+    A rule is a thin line of ink at least a third as long as all the ink is wide (and at least
+    40 pixels): a digit's own bars are far shorter. With ``pieces``, straight pieces along one
+    row that add up to that length count too (the tops of a row of separate boxes); touching
+    digits' bars can line up like that, so such lines are only taken for boxes once
+    :func:`find_boxes` finds boxes in them. Between two rules, a thin column of ink that runs
+    almost all the way from one to the other is a box's side.
     """
     strong = ink > 0.35
     cols = np.flatnonzero(strong.any(axis=0))
     if cols.size == 0:
-        return ink
+        return None
     length = max(40, round(0.33 * (cols[-1] + 1 - cols[0])))
     if length > ink.shape[1]:
-        return ink
-    rule = ndimage.binary_opening(strong, structure=np.ones((1, length), bool))
+        return None
+    if pieces:
+        run = max(15, length // 8)
+        segments = ndimage.binary_opening(strong, structure=np.ones((1, run), bool))
+        rule = segments & (segments.sum(axis=1) >= length)[:, None]
+    else:
+        rule = ndimage.binary_opening(strong, structure=np.ones((1, length), bool))
+    rule = _bare(rule, strong)
     if not rule.any():
-        return ink
+        return None
     thickness = max(1, int(np.median(rule.sum(axis=0)[rule.any(axis=0)])))
     if thickness > 0.05 * ink.shape[0] + 3:
-        return ink  # a thick band is a stroke of ink or a shadow, not a printed rule
-    rule = ndimage.binary_dilation(rule, structure=np.ones((3, 1), bool))  # its soft edges
-    stroke = strong & ~rule
-    above = np.zeros_like(stroke)  # ink within reach above each pixel
-    below = np.zeros_like(stroke)
-    for shift in range(1, thickness + 3):
+        return None  # a thick band is a stroke of ink or a shadow, not a printed rule
+    lines = rule.copy()
+    rows = _bands(rule.any(axis=1))
+    for (first, top), (bottom, last) in itertools.pairwise(rows):
+        if bottom - top < 8:
+            continue
+        span = rule[first:top].any(axis=0) & rule[bottom:last].any(axis=0)  # under both
+        sides = (strong[top:bottom].mean(axis=0) >= 0.9) & span
+        for left, right in _bands(sides):
+            if right - left <= 2 * thickness + 2:  # thin: a printed side, not a digit
+                lines[first:last, left:right] |= strong[first:last, left:right]
+    return lines
+
+
+def _bare(rule: np.ndarray, strong: np.ndarray) -> np.ndarray:
+    """The bands of ``rule`` that are bare along most of their length, as printed lines are:
+    no other ink just above or below them. A run of touching digits' bars is not."""
+    kept = np.zeros_like(rule)
+    for first, last in _bands(rule.any(axis=1)):
+        columns = rule[first:last].any(axis=0)
+        margin = 2 * (last - first) + 2
+        around = strong[max(0, first - margin) : last + margin].sum(axis=0)
+        bare = around[columns] <= (last - first) + 2
+        if bare.mean() >= 0.5:
+            kept[first:last] = rule[first:last]
+    return kept
+
+
+def erase_lines(ink: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """``ink`` without the printed ``lines``, except where a stroke crosses one (ink on both
+    sides of it, above and below or left and right), so that a digit written over a line
+    stays whole."""
+    strong = ink > 0.35
+    lines = ndimage.binary_dilation(lines, iterations=1)  # their soft edges
+    stroke = strong & ~lines
+    reach = 6
+    above, below = np.zeros_like(stroke), np.zeros_like(stroke)
+    left, right = np.zeros_like(stroke), np.zeros_like(stroke)
+    for shift in range(1, reach + 1):
         above[shift:] |= stroke[:-shift]
         below[:-shift] |= stroke[shift:]
-    crossing = rule & above & below
+        left[:, shift:] |= stroke[:, :-shift]
+        right[:, :-shift] |= stroke[:, shift:]
+    crossing = lines & ((above & below) | (left & right))
     cleaned: np.ndarray = ink.copy()
-    cleaned[rule & ~crossing] = 0.0
+    cleaned[lines & ~crossing] = 0.0
     return cleaned
+
+
+def remove_rules(ink: np.ndarray) -> np.ndarray:
+    """``ink`` (float32 in [0, 1]) without the lines printed in its own colour
+    (:func:`ink_lines`), strokes that cross them kept."""
+    lines = ink_lines(ink)
+    return ink if lines is None else erase_lines(ink, lines)

@@ -25,7 +25,7 @@ import numpy as np
 from scipy import ndimage
 
 from ._errors import ImageError
-from ._forms import FoundBox, find_boxes, remove_rules, separate_print
+from ._forms import FoundBox, erase_lines, find_boxes, ink_lines, separate_print
 from ._inputs import PictureInput, about, picture_colours
 from ._pictures import Blob, Box, digit_pieces, fit_and_centre, ink_blobs, ink_map, shrink, to_mnist
 from ._sequence import decode, line_input
@@ -141,12 +141,19 @@ def read_digits(
         gray, mask = layer.gray, layer.mask
     small, scale = shrink(gray)
     with about(image):
-        ink = remove_rules(ink_map(small))
-        if mask is not None:
-            boxes = find_boxes(_shrink_mask(mask, small.shape))
-            if boxes:
-                found = _read_boxes(classifier, ink, boxes, scale, min_confidence)
-                return _reading([b.digit for b in found if b.digit is not None], found)
+        ink = ink_map(small)
+        boxes = find_boxes(_shrink_mask(mask, small.shape)) if mask is not None else []
+        if mask is None:  # boxes printed in the ink's own colour, if any
+            sides = ink_lines(ink, pieces=True)
+            boxes = find_boxes(sides) if sides is not None else []
+            if boxes and sides is not None:
+                ink = erase_lines(ink, sides)
+        lines = ink_lines(ink)  # rules: underlines, ruled paper
+        if lines is not None:
+            ink = erase_lines(ink, lines)
+        if boxes:
+            found = _read_boxes(classifier, ink, boxes, scale, min_confidence)
+            return _reading([b.digit for b in found if b.digit is not None], found)
         labels, blobs = ink_blobs(ink)
     groups = _drop_specks(_attach_fragments([_Group.of(b) for b in blobs]))
     if not groups:

@@ -110,6 +110,7 @@ def _on_paper(ink: np.ndarray, rng: np.random.Generator) -> Image.Image:
 
 
 _PRINT = {"red": (214, 48, 49), "green": (32, 150, 72)}
+_BLACK_PRINT = (40, 40, 46)  # for forms printed in the ink's own colour; not in the held-out kinds
 _INKS = {"blue": (28, 44, 150), "black": (28, 28, 34)}
 
 
@@ -132,7 +133,7 @@ def boxed_number(
     height = 2 * margin + box
     paper = np.array([rng.uniform(225, 250), rng.uniform(215, 245), rng.uniform(195, 240)])
     colour_name = colour if colour is not None else str(rng.choice(list(_PRINT)))
-    print_colour = np.array(_PRINT[colour_name], np.float32)
+    print_colour = np.array(_PRINT.get(colour_name, _BLACK_PRINT), np.float32)
     print_colour = np.clip(print_colour + rng.normal(0, 12, 3), 0, 255)
     ink_colour = np.array(_INKS[str(rng.choice(list(_INKS)))], np.float32)
     printed = Image.new("L", (width, height))
