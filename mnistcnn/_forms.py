@@ -161,7 +161,7 @@ def _complete_row(mask: np.ndarray, row: list[FoundBox]) -> list[FoundBox]:
     return sorted(found, key=lambda b: b.left)
 
 
-def _bands(flags: np.ndarray) -> list[tuple[int, int]]:
+def _bands(flags: np.ndarray | np.bool_) -> list[tuple[int, int]]:
     """Runs of consecutive true values, as (start, stop) pairs."""
     edges = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
     starts, stops = np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()
@@ -193,13 +193,13 @@ def ink_lines(ink: np.ndarray, *, pieces: bool = False) -> np.ndarray | None:
         rule = segments & (segments.sum(axis=1) >= length)[:, None]
     else:
         rule = ndimage.binary_opening(strong, structure=np.ones((1, length), bool))
-    rule = _bare(rule, strong)
+    rule = _bare(np.asarray(rule, dtype=bool), strong)
     if not rule.any():
         return None
     thickness = max(1, int(np.median(rule.sum(axis=0)[rule.any(axis=0)])))
     if thickness > 0.05 * ink.shape[0] + 3:
         return None  # a thick band is a stroke of ink or a shadow, not a printed rule
-    lines = rule.copy()
+    lines: np.ndarray = rule.copy()
     rows = _bands(rule.any(axis=1))
     for (first, top), (bottom, last) in itertools.pairwise(rows):
         if bottom - top < 8:
@@ -215,7 +215,7 @@ def ink_lines(ink: np.ndarray, *, pieces: bool = False) -> np.ndarray | None:
 def _bare(rule: np.ndarray, strong: np.ndarray) -> np.ndarray:
     """The bands of ``rule`` that are bare along most of their length, as printed lines are:
     no other ink just above or below them. A run of touching digits' bars is not."""
-    kept = np.zeros_like(rule)
+    kept: np.ndarray = np.zeros_like(rule)
     for first, last in _bands(rule.any(axis=1)):
         columns = rule[first:last].any(axis=0)
         margin = 2 * (last - first) + 2
