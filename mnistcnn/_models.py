@@ -1,7 +1,9 @@
 """Network architectures, by name.
 
 Each architecture is one function returning a :class:`paddle.nn.Layer` that maps a float32 batch
-of shape (n, 1, 28, 28) to logits of shape (n, 10). Register a new one with :func:`_register`.
+of shape (n, 1, 28, 28) to logits of shape (n, 10), except the line readers
+(:data:`LINE_ARCHITECTURES`), which map a line of digits (n, 1, 32, W) to CTC scores
+(n, W / 4, 11). Register a new one with :func:`_register`.
 """
 
 from __future__ import annotations

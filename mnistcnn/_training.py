@@ -10,6 +10,10 @@ seed and takes its share of each batch; gradients are averaged by :class:`paddle
 and batch-norm statistics at the end of each epoch, so all ranks end with identical weights.
 ``train(..., procs=N)`` starts such processes itself (:mod:`mnistcnn._parallel`).
 
+A line reader (``build_model("reader")``) is trained the same way on numbers composed from each
+batch's digits (:mod:`mnistcnn._composing`), with CTC loss; its accuracy is the share of numbers
+read exactly.
+
 Checkpoints (:mod:`mnistcnn._checkpoint`) hold every piece of state the next epoch depends on,
 so a resumed run draws the same batches, augmentations and dropout masks as an uninterrupted
 one; checkpointing itself draws nothing, so a run with checkpoints equals one without.

@@ -139,3 +139,27 @@ def test_training_the_reader_learns_and_resumes(tmp_path: Path) -> None:
     assert repeated.epochs == history.epochs
     for name, value in network.state_dict().items():
         assert np.array_equal(value.numpy(), again.state_dict()[name].numpy()), name
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("gloo")  # trains in 2 gloo processes
+def test_the_reader_trains_data_parallel() -> None:
+    train_set = load_data("train")
+    network = build_model("reader", seed=4)
+    before = {name: value.numpy().copy() for name, value in network.state_dict().items()}
+    history = train(
+        network,
+        (train_set.images[:1280], train_set.labels[:1280]),
+        recipe="reader",
+        epochs=1,
+        seed=4,
+        procs=2,
+        progress=False,
+    )
+    assert history.world_size == 2 and np.isfinite(history.epochs[0].loss)
+    changed = [
+        name
+        for name, value in network.state_dict().items()
+        if not np.array_equal(value.numpy(), before[name])
+    ]
+    assert "head.weight" in changed  # the workers' weights came back into the network
