@@ -270,17 +270,17 @@ class DigitClassifier:
         an envelope with boxes printed in red or green, the print is told from blue or black
         ink by its colour and removed, and each box is read as one digit or reported empty.
 
-        Touching digits are read by a sequence reader (a CTC network shipped with the
-        package, trained on numbers composed from the MNIST training digits), single digits
-        by this classifier.
+        Where digits touch, the line is read by a sequence reader (a CTC network shipped
+        with the package, trained on numbers composed from the MNIST training digits); digits
+        apart and digits in printed boxes are read one by one by this classifier.
 
         Args:
             image: one picture in any form :meth:`preprocess` takes.
             min_confidence: the probability a digit needs for its ``confident`` flag.
-            method: ``"auto"`` (the classifier for separate digits, the sequence reader
-                where digits touch), ``"segments"`` (cut touching digits at the thinnest
-                ink columns and classify each part: the 0.2 reading), or ``"sequence"``
-                (the sequence reader for the whole line).
+            method: ``"auto"`` (the classifier for digits apart, the sequence reader for
+                a line whose digits touch), ``"segments"`` (cut touching digits at the
+                thinnest ink columns and classify each part: the 0.2 reading), or
+                ``"sequence"`` (the sequence reader for every line).
 
         Returns:
             A :class:`Reading`: ``text``, the most likely number such as ``"100084"``; its

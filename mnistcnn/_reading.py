@@ -2,15 +2,18 @@
 
 Three ways in, chosen by what the picture holds:
 
-- **Printed boxes** (a form's or an envelope's, in red or green print): the print is removed by
-  colour (:mod:`mnistcnn._forms`) and each box is read as one digit, or reported empty.
+- **Printed boxes** (a form's or an envelope's: red or green print, found and removed by
+  colour, or print in the ink's own colour, found by its geometry; :mod:`mnistcnn._forms`):
+  each box is read as one digit, or reported empty.
 - **Digits apart**: the ink is thresholded into connected pieces; pieces that overlap
   horizontally are one digit (the detached bar of a 5, a 0 drawn with a gap); specks, dots and
   dashes are dropped; each digit is normalised to MNIST's form and classified.
-- **Digits touching or overlapping**: a piece wider than a digit is read by the sequence
-  reader (a CTC network, :mod:`mnistcnn._sequence`) that needs no cuts between digits.
-  ``method="segments"`` cuts such pieces at the thinnest ink columns instead (the 0.2 way);
-  ``method="sequence"`` reads the whole line with the sequence reader.
+- **Digits touching or overlapping** (a piece of ink the segmentation would cut, or a piece
+  wider than a digit where the sequence reader finds more digits than pieces): the whole line
+  is read by the sequence reader (a CTC network, :mod:`mnistcnn._sequence`) that needs no cuts
+  between digits.
+  ``method="segments"`` cuts touching digits at the thinnest ink columns instead (the 0.2
+  way); ``method="sequence"`` always reads the whole line with the sequence reader.
 """
 
 from __future__ import annotations
@@ -166,17 +169,22 @@ def read_digits(
         if not digits:
             raise ImageError("no digit found in the picture (the sequence reader read none).")
         return _reading(digits, ())
+    candidates = [judge.split_if_better(group, height) for group in groups]
+    if method == "auto":
+        # Digits that touch (segmentation would cut a piece of ink, or a piece is wider than
+        # a digit and the sequence reader finds more digits than there are pieces): the
+        # sequence reader reads the whole line; digits apart: the classifier reads each.
+        # Measured on held-out numbers, this beat the reader on the touching pieces alone
+        # and the reader throughout, and reads digits apart as well as the classifier alone.
+        line = _read_line(ink, labels, groups, scale, min_confidence)
+        wide = any(g.width / max(g.height, height) >= _SPLIT_FROM for g in groups)
+        touching = any(len(parts) >= 2 for parts in candidates) or (
+            len(line) > len(groups) and wide
+        )
+        if touching and line:
+            return _reading(line, ())
     digits = []
-    for group in groups:
-        parts = judge.split_if_better(group, height)
-        if method == "auto" and group.width / max(group.height, height) >= _SPLIT_FROM:
-            # Touching digits: the sequence reader's reading, unless cutting the ink apart
-            # gives parts the classifier is surer of (measured: 2 points better than either).
-            read = _read_line(ink, labels, [group], scale, min_confidence)
-            cut = math.prod(judge.confidence(part) for part in parts)
-            if len(read) >= 2 and (len(parts) < 2 or math.prod(d.probability for d in read) >= cut):
-                digits.extend(read)
-                continue
+    for parts in candidates:
         for candidate in parts:
             probabilities = judge.probabilities(candidate)
             top, left, bottom, right = judge.box(candidate)
@@ -323,14 +331,13 @@ def _read_line(
         rows = np.flatnonzero(keep[:, start:stop].any(axis=1))
         first, last = (int(rows[0]), int(rows[-1]) + 1) if rows.size else (0, window.shape[0])
         box = (left + start, top + first, left + stop, top + last)
-        digits.append(
-            ReadDigit(
-                found.label,
-                found.probability,
-                _picture_box(box, scale),
-                found.probability >= min_confidence,
-            )
+        digit = ReadDigit(
+            found.label,
+            found.probability,
+            _picture_box(box, scale),
+            found.probability >= min_confidence,
         )
+        digits.append(digit)
     return digits
 
 

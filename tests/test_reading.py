@@ -17,7 +17,7 @@ from .held_out import Number
 from .held_out import numbers as held_out_numbers
 from .pictures import load_usps, number_picture
 
-TOUCHING_FLOOR = 0.6
+TOUCHING_FLOOR = 0.7  # measured 0.80 (segments: 0.37)
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +200,7 @@ def test_held_out_postal_codes_in_printed_boxes(model: DigitClassifier) -> None:
     readings = [model.read_digits(n.picture) for n in items]
     assert np.mean([len(r.boxes) == 6 for r in readings]) >= 0.95
     exact = np.mean([r.text == n.text for r, n in zip(readings, items, strict=True)])
-    assert exact >= 0.75, exact
+    assert exact >= 0.68, exact  # measured 0.75 (the isolated digits allow about 0.88)
     # The same pictures in grey lose the print's colour: the boxes are read as ink.
     grey = _exact(model, [Number(n.picture.convert("L"), n.text, n.sources) for n in items])
     assert grey <= exact - 0.3, (grey, exact)

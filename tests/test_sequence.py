@@ -101,7 +101,7 @@ def test_the_shipped_reader_reads_composed_training_style_lines() -> None:
     )
     layer = reader.backend.layer  # type: ignore[attr-defined]
     exact, loss = evaluate_lines(layer, test_set.images[:1500], test_set.labels[:1500])
-    assert exact >= 0.7, exact
+    assert exact >= 0.78, exact  # measured 0.84
     assert loss < 0.5
 
 
