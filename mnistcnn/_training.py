@@ -426,7 +426,9 @@ def _schedule(plan: Recipe, total_steps: int) -> paddle.optimizer.lr.LRScheduler
     if plan.schedule == "onecycle":
         return paddle.optimizer.lr.OneCycleLR(
             max_learning_rate=plan.learning_rate,
-            total_steps=total_steps,
+            # Paddle's warm-up phase needs a step of its own: with 4 steps or fewer in all
+            # (a tiny --limit) it divides by zero. A very short run then ends mid-cycle.
+            total_steps=max(total_steps, 8),
             phase_pct=0.25,
             end_learning_rate=plan.learning_rate * 1e-3,
         )

@@ -201,9 +201,12 @@ def test_held_out_postal_codes_in_printed_boxes(model: DigitClassifier) -> None:
     assert np.mean([len(r.boxes) == 6 for r in readings]) >= 0.95
     exact = np.mean([r.text == n.text for r, n in zip(readings, items, strict=True)])
     assert exact >= 0.68, exact  # measured 0.75 (the isolated digits allow about 0.88)
-    # The same pictures in grey lose the print's colour: the boxes are read as ink.
-    grey = _exact(model, [Number(n.picture.convert("L"), n.text, n.sources) for n in items])
-    assert grey <= exact - 0.3, (grey, exact)
+    # In grey the print's colour is lost; the boxes are then found from their geometry alone,
+    # as for a form printed in black, and read nearly as well (measured 0.73).
+    grey = [model.read_digits(n.picture.convert("L")) for n in items]
+    assert np.mean([len(r.boxes) == 6 for r in grey]) >= 0.8
+    grey_exact = np.mean([r.text == n.text for r, n in zip(grey, items, strict=True)])
+    assert grey_exact >= exact - 0.15, (grey_exact, exact)
 
 
 def test_coloured_ruled_lines_through_the_digits_are_not_ink(model: DigitClassifier) -> None:

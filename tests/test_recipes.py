@@ -102,6 +102,17 @@ def test_onecycle_schedule_peaks_at_the_learning_rate() -> None:
     assert int(np.argmax(rates)) == pytest.approx(25, abs=2)
 
 
+def test_onecycle_schedule_of_a_tiny_run() -> None:
+    # 4 steps in all (e.g. --limit 1000 at batch 256): Paddle's OneCycleLR divided by zero.
+    schedule = _schedule(get_recipe("fast"), total_steps=4)
+    assert schedule is not None
+    rates = []
+    for _ in range(4):
+        rates.append(schedule.get_lr())
+        schedule.step()
+    assert all(np.isfinite(rates)) and max(rates) <= get_recipe("fast").learning_rate
+
+
 def test_cosine_and_constant_schedules() -> None:
     cosine = _schedule(Recipe("r", "fast", 1, 8, 0.1, schedule="cosine"), total_steps=10)
     assert cosine is not None and cosine.get_lr() == pytest.approx(0.1)
