@@ -268,7 +268,8 @@ class DigitClassifier:
         Digits apart or touching and overlapping their neighbours, broken into pieces,
         slanted, on an uneven baseline, among specks, dots and dashes are read. On a form or
         an envelope with boxes printed in red or green, the print is told from blue or black
-        ink by its colour and removed, and each box is read as one digit or reported empty.
+        ink by its colour and removed (boxes and rules printed in the ink's own colour are
+        found from their geometry), and each box is read as one digit or reported empty.
 
         Where digits touch, the line is read by a sequence reader (a CTC network shipped
         with the package, trained on numbers composed from the MNIST training digits); digits
