@@ -110,6 +110,7 @@ def test_rules_are_removed_and_strokes_across_them_kept() -> None:
     assert np.array_equal(remove_rules(blank), blank)
 
 
+@pytest.mark.slow  # a held-out set: on one Python (py311), as the other whole-set checks
 def test_underlined_and_ruled_numbers_are_read() -> None:
     from mnistcnn import DigitClassifier
 
@@ -129,6 +130,7 @@ def test_underlined_and_ruled_numbers_are_read() -> None:
     assert right >= 28, right  # 80% measured; without the rule, 85% of the same numbers
 
 
+@pytest.mark.slow  # a held-out set: on one Python (py311), as the other whole-set checks
 def test_boxes_printed_in_the_inks_own_colour() -> None:
     """Black print (a photocopied form): no colour tells print from ink, so the boxes are
     found from their geometry: rules along a row, thin sides from one rule to the other."""

@@ -181,11 +181,13 @@ def _exact(model: DigitClassifier, items: list[Number], method: str = "auto") ->
     )
 
 
+@pytest.mark.slow  # a held-out set: on one Python (py311), as the other whole-set checks
 def test_held_out_numbers_with_digits_apart(model: DigitClassifier) -> None:
     items = list(held_out_numbers("apart", 60, seed=11))
     assert _exact(model, items) >= 0.8
 
 
+@pytest.mark.slow  # a held-out set: on one Python (py311), as the other whole-set checks
 def test_held_out_touching_numbers_are_read_by_the_sequence_reader(
     model: DigitClassifier,
 ) -> None:
@@ -195,6 +197,7 @@ def test_held_out_touching_numbers_are_read_by_the_sequence_reader(
     assert auto >= segments + 0.1, (auto, segments)
 
 
+@pytest.mark.slow  # a held-out set: on one Python (py311), as the other whole-set checks
 def test_held_out_postal_codes_in_printed_boxes(model: DigitClassifier) -> None:
     items = list(held_out_numbers("boxed", 60, seed=13))
     readings = [model.read_digits(n.picture) for n in items]
@@ -209,6 +212,7 @@ def test_held_out_postal_codes_in_printed_boxes(model: DigitClassifier) -> None:
     assert grey_exact >= exact - 0.15, (grey_exact, exact)
 
 
+@pytest.mark.slow  # a held-out set: on one Python (py311), as the other whole-set checks
 def test_coloured_ruled_lines_through_the_digits_are_not_ink(model: DigitClassifier) -> None:
     right = plain_right = 0
     for index, item in enumerate(held_out_numbers("apart", 30, seed=14)):

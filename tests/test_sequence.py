@@ -89,6 +89,7 @@ def test_reader_network_shape_and_saved_forms(tmp_path: Path) -> None:
     assert np.allclose(static.backend.run(wider.numpy()), network(wider).numpy(), atol=1e-4)
 
 
+@pytest.mark.slow  # a held-out set: on one Python (py311), as the other whole-set checks
 def test_the_shipped_reader_reads_composed_training_style_lines() -> None:
     from mnistcnn._training import evaluate_lines
 
