@@ -6,6 +6,10 @@ print is found by colour (a clearly red or green pixel; blue and black pens are 
 painted over with the paper's own level before the ink is extracted, so a line that crosses a
 digit takes none of the digit with it: where the pen crossed the print, the pixel has the ink's
 colour and stays. Boxes are then found from where the print's lines run (:func:`find_boxes`).
+
+Print in the ink's own colour (a photocopied form, black rules) cannot be told apart by colour;
+its lines are found by their geometry instead (:func:`ink_lines`) and erased where no stroke
+crosses them (:func:`erase_lines`).
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ __all__ = [
     "erase_lines",
     "find_boxes",
     "ink_lines",
-    "remove_rules",
     "separate_print",
 ]
 
@@ -245,10 +248,3 @@ def erase_lines(ink: np.ndarray, lines: np.ndarray) -> np.ndarray:
     cleaned: np.ndarray = ink.copy()
     cleaned[lines & ~crossing] = 0.0
     return cleaned
-
-
-def remove_rules(ink: np.ndarray) -> np.ndarray:
-    """``ink`` (float32 in [0, 1]) without the lines printed in its own colour
-    (:func:`ink_lines`), strokes that cross them kept."""
-    lines = ink_lines(ink)
-    return ink if lines is None else erase_lines(ink, lines)
