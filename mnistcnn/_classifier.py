@@ -12,8 +12,8 @@ from paddle import nn
 from ._backends import Backend, BackendName, DynamicBackend
 from ._inputs import Images, PictureInput, Preprocess, check_options, model_batches, picture_unit
 from ._loading import open_model
-from ._metadata import ModelMetadata
-from ._models import LINE_ARCHITECTURES, metadata_for
+from ._metadata import LINE_ARCHITECTURES, ModelMetadata
+from ._models import metadata_for
 from ._reading import Reading, ReadMethod, read_digits
 
 __all__ = ["DigitClassifier"]

@@ -19,6 +19,9 @@ META_SUFFIX = "_meta.json"
 """``PREFIX_meta.json``. Not ``PREFIX.meta.json``: ``paddle.jit.load(PREFIX)`` takes every
 ``PREFIX.NAME.json`` for the program of a saved method and fails on anything else."""
 
+LINE_ARCHITECTURES = frozenset({"reader"})
+"""Architectures that read a line of digits (input (n, 1, 32, W)) rather than classify one."""
+
 FORMAT_NAME = "mnistcnn-model"
 FORMAT_VERSION = 1
 
@@ -57,7 +60,7 @@ class ModelMetadata:
             "architecture": self.architecture,
             "input": {
                 "shape": [None, 1, 32, None]
-                if self.architecture == "reader"
+                if self.architecture in LINE_ARCHITECTURES
                 else [None, 1, 28, 28],
                 "dtype": "float32",
                 "layout": "NCHW",

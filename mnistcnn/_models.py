@@ -13,7 +13,7 @@ from collections.abc import Callable
 import paddle
 from paddle import nn
 
-from ._metadata import ModelMetadata
+from ._metadata import LINE_ARCHITECTURES, ModelMetadata
 
 __all__ = ["available_models", "build_model"]
 
@@ -138,10 +138,6 @@ def _reader() -> nn.Layer:
     """The line recogniser for whole numbers (CTC), not a digit classifier: see
     :mod:`mnistcnn._sequence`."""
     return _LineReader()
-
-
-LINE_ARCHITECTURES = frozenset({"reader"})
-"""Architectures that read a line of digits rather than classify one."""
 
 
 def reads_lines(model: nn.Layer) -> bool:

@@ -13,6 +13,7 @@ from PIL import Image
 
 from mnistcnn import DigitClassifier, ImageError, Reading
 
+from .conftest import cli
 from .held_out import Number
 from .held_out import numbers as held_out_numbers
 from .pictures import load_usps, number_picture
@@ -233,22 +234,8 @@ def test_coloured_ruled_lines_through_the_digits_are_not_ink(model: DigitClassif
 def test_cli_shows_the_boxes_it_found(tmp_path: Path) -> None:
     item = next(iter(held_out_numbers("boxed", 1, seed=15)))
     item.picture.save(tmp_path / "envelope.jpg", quality=95)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mnistcnn",
-            "predict",
-            "--digits",
-            "--json",
-            str(tmp_path / "envelope.jpg"),
-            "--show",
-            str(tmp_path / "seen"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    picture = tmp_path / "envelope.jpg"
+    result = cli("predict", "--digits", "--json", picture, "--show", tmp_path / "seen")
     assert result.returncode == 0, result.stderr
     row = json.loads(result.stdout)
     reading = DigitClassifier.pretrained().read_digits(tmp_path / "envelope.jpg")
@@ -261,10 +248,5 @@ def test_cli_shows_the_boxes_it_found(tmp_path: Path) -> None:
     left, top, right, _ = reading.boxes[0].box
     edge = pixels[top, left : right - 1]  # the printed box's top edge is drawn in blue
     assert np.mean((edge[:, 2] > 180) & (edge[:, 0] < 60)) > 0.9
-    text = subprocess.run(
-        [sys.executable, "-m", "mnistcnn", "predict", "--digits", str(tmp_path / "envelope.jpg")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    ).stdout
+    text = cli("predict", "--digits", picture).stdout
     assert f": {reading.text} (p={reading.probability:.3f}; 6 digits in 6 printed boxes" in text

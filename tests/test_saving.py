@@ -18,7 +18,7 @@ from mnistcnn import (
     build_model,
     save,
 )
-from mnistcnn._models import LINE_ARCHITECTURES
+from mnistcnn._metadata import LINE_ARCHITECTURES
 
 from .conftest import TESTS, run_python
 

@@ -111,32 +111,15 @@ def test_training_the_reader_learns_and_resumes(tmp_path: Path) -> None:
     train_set = load_data("train")
     data = (train_set.images[:3000], train_set.labels[:3000])
     val = (train_set.images[-600:], train_set.labels[-600:])
+    run = {"val": val, "recipe": "reader", "epochs": 2, "seed": 1, "progress": False}
     network = build_model("reader", seed=1)
-    history = train(
-        network,
-        data,
-        val=val,
-        recipe="reader",
-        epochs=2,
-        seed=1,
-        progress=False,
-        checkpoint_dir=tmp_path / "ckpt",
-    )
+    history = train(network, data, checkpoint_dir=tmp_path / "ckpt", **run)
     first, second = history.epochs
     assert second.loss < 0.75 * first.loss  # CTC loss falls from the start (5.3 -> 3.0)
     assert second.val_loss is not None and np.isfinite(second.val_loss)  # numbers of val
     # A finished run in the same directory is not repeated: same weights, same history.
     again = build_model("reader", seed=2)
-    repeated = train(
-        again,
-        data,
-        val=val,
-        recipe="reader",
-        epochs=2,
-        seed=1,
-        progress=False,
-        checkpoint_dir=tmp_path / "ckpt",
-    )
+    repeated = train(again, data, checkpoint_dir=tmp_path / "ckpt", **run)
     assert repeated.epochs == history.epochs
     for name, value in network.state_dict().items():
         assert np.array_equal(value.numpy(), again.state_dict()[name].numpy()), name
