@@ -1,10 +1,9 @@
-"""``DigitClassifier``: one interface over dynamic (``.pdparams``) and static models."""
+"""``DigitClassifier``: one interface over dynamic (``.pdparams``), static and ONNX models."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 from paddle import nn
@@ -72,7 +71,7 @@ class DigitClassifier:
         cls,
         path: str | os.PathLike[str],
         *,
-        backend: Literal["dynamic", "static"] | None = None,
+        backend: BackendName | None = None,
         architecture: str | None = None,
         num_threads: int | None = None,
     ) -> DigitClassifier:
@@ -80,14 +79,18 @@ class DigitClassifier:
 
         Args:
             path: the path prefix, or any of the model's files (``m.safetensors``,
-                ``m.pdparams``, ``m.json``, ``m.pdmodel``, ``m.pdiparams``, ``m_meta.json``).
-            backend: ``None`` picks the static model when it is there (the Paddle Inference
-                predictor, several times faster on CPU), else the dynamic one;
-                ``"dynamic"`` or ``"static"`` forces one. The dynamic model reads
-                ``.safetensors`` when there is one, else ``.pdparams``.
+                ``m.pdparams``, ``m.json``, ``m.pdmodel``, ``m.pdiparams``, ``m.onnx``,
+                ``m_meta.json``).
+            backend: the engine. ``None`` picks the fastest one there are files and an
+                installed package for: ``"onnxruntime"`` (``m.onnx`` run by ONNX Runtime,
+                the ``onnx`` extra), then ``"static"`` (the Paddle Inference predictor on
+                ``m.json`` + ``m.pdiparams``), then ``"dynamic"`` (the network rebuilt from
+                ``m.safetensors``, else ``m.pdparams``). Naming one forces it.
             architecture: the :func:`build_model` name for weights saved without metadata
                 (default ``"tutorial"``, the network of Paddle's MNIST tutorial).
-            num_threads: CPU threads for the static backend (default: all available).
+            num_threads: CPU threads the engine computes with (default: all available for
+                ``"static"`` and ``"onnxruntime"``; for ``"dynamic"``, Paddle's
+                process-wide setting, left as it is unless given).
 
         Weights files are checked against the SHA-256 in the metadata and parsed without
         running code: ``.pdparams`` (a pickle) through an unpickler that rebuilds only arrays
@@ -95,9 +98,11 @@ class DigitClassifier:
         that a crash interrupted after its commit point is completed first.
 
         Raises:
-            ModelNotFoundError: no model files at ``path``.
+            ModelNotFoundError: no model files at ``path`` (for ``backend``, if given).
             ModelFormatError: the files are not usable (wrong architecture, files that do not
                 match their metadata, a pickle that asks for anything but arrays, ...).
+            MissingDependencyError: ``backend="onnxruntime"`` without ONNX Runtime installed
+                (``pip install "mnistcnn[onnx]"``).
             ValueError: ``backend`` is not one of the allowed values.
 
         Warns:
@@ -114,7 +119,7 @@ class DigitClassifier:
         cls,
         name: str = "best",
         *,
-        backend: Literal["dynamic", "static"] | None = None,
+        backend: BackendName | None = None,
         num_threads: int | None = None,
     ) -> DigitClassifier:
         """The model whose weights ship inside the package; no network access is needed.
@@ -122,14 +127,15 @@ class DigitClassifier:
         Args:
             name: one of :data:`PRETRAINED` (``"best"``: the ``best`` recipe, about 99.6% on
                 the MNIST test set; see the model card in the documentation).
-            backend: as for :meth:`load` (default: the static model, the faster one).
-            num_threads: CPU threads for the static backend (default: all available).
+            backend: as for :meth:`load` (default: the fastest engine installed; the model
+                ships as ``.onnx``, a static model and safetensors weights).
+            num_threads: as for :meth:`load`.
 
         Raises:
             ValueError: ``name`` is not a shipped model.
 
         Examples:
-            >>> classifier = DigitClassifier.pretrained()
+            >>> classifier = DigitClassifier.pretrained(backend="static")
             >>> classifier.metadata.architecture, classifier.backend
             ('best', 'static')
         """
@@ -141,8 +147,15 @@ class DigitClassifier:
 
     @property
     def backend(self) -> BackendName:
-        """``"dynamic"`` (a Paddle layer) or ``"static"`` (the Paddle Inference predictor)."""
+        """The engine: ``"dynamic"`` (a Paddle layer), ``"static"`` (the Paddle Inference
+        predictor) or ``"onnxruntime"``."""
         return self._backend.name
+
+    @property
+    def num_threads(self) -> int | None:
+        """CPU threads the engine computes with (``None``: a dynamic model left on Paddle's
+        process-wide setting)."""
+        return self._backend.num_threads
 
     @property
     def classes_(self) -> np.ndarray:
@@ -157,7 +170,7 @@ class DigitClassifier:
 
     @property
     def network(self) -> nn.Layer | None:
-        """The :class:`paddle.nn.Layer` of a dynamic model; ``None`` for a static one."""
+        """The :class:`paddle.nn.Layer` of a dynamic model; ``None`` for a static or ONNX one."""
         return self._backend.layer if isinstance(self._backend, DynamicBackend) else None
 
     def predict_proba(

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._errors import MnistCnnError
+from ._errors import MnistCnnError, ModelNotFoundError
 from ._quiet import quiet_paddle_import
 from ._version import __version__
 
@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def model_options(sub: argparse.ArgumentParser, *, positional: bool) -> None:
         help_text = (
-            "saved model: path prefix or any of its files (.pdparams, .json, .pdmodel); "
+            "saved model: path prefix or any of its files (.safetensors, .pdparams, .json, "
+            ".pdmodel, .onnx); "
             "default: the pretrained model shipped with mnistcnn"
         )
         if positional:
@@ -53,8 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--model", metavar="MODEL", help=help_text)
         sub.add_argument(
             "--backend",
-            choices=("dynamic", "static"),
-            help="force a loader (default: static if present, else dynamic)",
+            choices=("dynamic", "static", "onnxruntime"),
+            help="force an engine (default: the fastest there are files and packages for: "
+            "onnxruntime, then static, then dynamic)",
         )
 
     train = commands.add_parser(
@@ -160,18 +162,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser(
         "export",
-        help="convert a model's weights to another format (a static inference model by default)",
+        help="convert a model to other formats (a static inference model by default)",
         description="Write the model's network in the formats asked for: PREFIX.json + "
-        "PREFIX.pdiparams (static), PREFIX.safetensors, PREFIX.pdparams (dynamic), with metadata.",
+        "PREFIX.pdiparams (static), PREFIX.onnx (ONNX, for ONNX Runtime), PREFIX.safetensors, "
+        "PREFIX.pdparams (dynamic), with metadata. From weights every format can be written; "
+        "from a static model only static and onnx.",
     )
     export.add_argument(
-        "model", metavar="MODEL", help="the weights file (.safetensors or .pdparams) or its prefix"
+        "model",
+        metavar="MODEL",
+        help="the model: its prefix or any of its files (.safetensors, .pdparams, .json, .onnx)",
     )
     export.add_argument("--output", "-o", required=True, help="path prefix of the new files")
     export.add_argument(
         "--format",
         action="append",
-        choices=("static", "safetensors", "dynamic", "both"),
+        choices=("static", "onnx", "safetensors", "dynamic", "both"),
         help="a format to write; repeat for several (default: static)",
     )
     export.add_argument("--architecture", help="architecture of a .pdparams saved without metadata")
@@ -432,8 +438,15 @@ def _export(args: argparse.Namespace) -> int:
     from ._classifier import DigitClassifier
     from ._saving import save
 
-    classifier = DigitClassifier.load(args.model, backend="dynamic", architecture=args.architecture)
-    paths = save(classifier, args.output, format=args.format or ["static"])
+    formats = args.format or ["static"]
+    try:  # the network itself when there are weights: every format can be written from it
+        classifier = DigitClassifier.load(
+            args.model, backend="dynamic", architecture=args.architecture
+        )
+    except ModelNotFoundError:
+        only_onnx = set(formats) == {"onnx"}  # then an .onnx may be copied as it is
+        classifier = DigitClassifier.load(args.model, backend=None if only_onnx else "static")
+    paths = save(classifier, args.output, format=formats)
     print("saved " + ", ".join(str(p) for p in paths))
     return 0
 

@@ -3,7 +3,8 @@
 ``PREFIX.pdparams`` (dynamic weights, as ``paddle.save``/``paddle.Model.save`` write; a pickle),
 ``PREFIX.safetensors`` (the same weights as safetensors: raw arrays, nothing executable),
 ``PREFIX.pdopt`` (optimizer state), ``PREFIX.json`` or legacy ``PREFIX.pdmodel`` plus
-``PREFIX.pdiparams`` (static inference model), and our ``PREFIX_meta.json``.
+``PREFIX.pdiparams`` (static inference model), ``PREFIX.onnx`` (the same network as an ONNX model,
+for ONNX Runtime), and our ``PREFIX_meta.json``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ WEIGHTS = (SAFETENSORS, DYNAMIC)
 """Dynamic weights files, the safe format first."""
 STATIC_PROGRAMS = (".json", ".pdmodel")
 STATIC_PARAMS = ".pdiparams"
+ONNX = ".onnx"
 
 # Longest first, so that "m.pdiparams.info" is not read as prefix "m.pdiparams".
 _SUFFIXES = (
@@ -32,6 +34,7 @@ _SUFFIXES = (
     ".pdopt",
     ".pdmodel",
     ".json",
+    ".onnx",
 )
 
 
@@ -57,6 +60,7 @@ class ModelFiles:
     safetensors: Path | None
     program: Path | None
     params: Path | None
+    onnx: Path | None
     meta: Path | None
 
     @classmethod
@@ -72,6 +76,7 @@ class ModelFiles:
             safetensors=existing(SAFETENSORS),
             program=programs[0] if programs else None,
             params=existing(STATIC_PARAMS),
+            onnx=existing(ONNX),
             meta=existing(META_SUFFIX),
         )
 

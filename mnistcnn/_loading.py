@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,10 +19,16 @@ import numpy as np
 from paddle import nn
 
 from ._atomic import finish_interrupted, locked
-from ._backends import Backend, BackendName, DynamicBackend, StaticBackend
-from ._errors import InconsistentVersionWarning, ModelFormatError, ModelNotFoundError
+from ._backends import Backend, BackendName, DynamicBackend, OnnxRuntimeBackend, StaticBackend
+from ._errors import (
+    InconsistentVersionWarning,
+    MissingDependencyError,
+    ModelFormatError,
+    ModelNotFoundError,
+)
 from ._files import (
     DYNAMIC,
+    ONNX,
     SAFETENSORS,
     STATIC_PARAMS,
     STATIC_PROGRAMS,
@@ -30,13 +37,13 @@ from ._files import (
     prefix_of,
     sha256_of,
 )
-from ._metadata import ModelMetadata, current_versions
+from ._metadata import LINE_ARCHITECTURES, ModelMetadata, current_versions
 from ._models import available_models, build_model
 from ._unpickle import state_from_bytes
 
 __all__ = ["BACKENDS", "LoadedModel", "open_model"]
 
-BACKENDS: tuple[BackendName, ...] = ("dynamic", "static")
+BACKENDS: tuple[BackendName, ...] = ("dynamic", "static", "onnxruntime")
 
 
 @dataclass(frozen=True)
@@ -75,47 +82,94 @@ def _open(
     program = _static_program(files, metadata)
     params = files.params
     weights = _weights_file(files, metadata)
-    chosen = backend or ("static" if program is not None and params is not None else "dynamic")
-    if chosen == "static" and program is not None and params is not None:
-        if metadata is not None:
-            _check_digests(metadata, files.prefix, (program, params))
+    onnx_model = _listed(files.onnx, ONNX, metadata)
+    # The fastest engine there is files and an installed package for: ONNX Runtime, then the
+    # Paddle Inference predictor, then the dynamic graph (benchmarks/inference.py measures it).
+    candidates: list[BackendName] = [backend] if backend else []
+    if not backend and onnx_model is not None and find_spec("onnxruntime") is not None:
+        candidates.append("onnxruntime")
+    if not backend and program is not None and params is not None:
+        candidates.append("static")
+    if not backend and weights is not None:
+        candidates.append("dynamic")
+    for position, chosen in enumerate(candidates):
+        fallback = candidates[position + 1] if position + 1 < len(candidates) else None
         try:
-            static = StaticBackend(program, params, num_threads=num_threads)
-        except (ValueError, RuntimeError, OSError) as exc:  # Paddle's errors when it cannot
-            written_by = metadata.versions.get("paddle", "?") if metadata else "?"
-            running = current_versions()["paddle"]
-            message = (
-                f"{program}: Paddle {running} cannot run this static model "
-                f"(written by Paddle {written_by}): {str(exc).splitlines()[0]}. "
-                "Upgrade paddlepaddle, or load the weights file (backend='dynamic')."
-            )
-            if backend == "static" or weights is None:
-                raise ModelFormatError(message) from exc
-            warnings.warn(message + " Using the dynamic model instead.", stacklevel=4)
-            chosen = "dynamic"
-        else:
-            metadata = metadata or ModelMetadata(architecture=None, output=_probe_output(static))
-            return LoadedModel(static, metadata, program)
-    if chosen == "dynamic" and weights is not None:
-        if (
-            metadata is not None
-            and architecture
-            and metadata.architecture
-            not in (
-                None,
-                architecture,
-            )
-        ):
-            raise ModelFormatError(
-                f"{weights}: saved as architecture {metadata.architecture!r}, but "
-                f"architecture={architecture!r} was asked for. Leave architecture unset."
-            )
-        name = architecture or (metadata.architecture if metadata else None) or "tutorial"
-        expected = _expected_digest(metadata, files.prefix, weights)
-        layer = build_layer(read_weights(weights, expected_sha256=expected), name, source=weights)
-        metadata = metadata or ModelMetadata(architecture=name, output="logits")
-        return LoadedModel(DynamicBackend(layer), metadata, weights)
+            if chosen == "onnxruntime" and onnx_model is not None:
+                return _open_onnx(onnx_model, files.prefix, metadata, num_threads)
+            if chosen == "static" and program is not None and params is not None:
+                return _open_static(program, params, files.prefix, metadata, num_threads)
+        except (ModelFormatError, MissingDependencyError) as exc:
+            if fallback is None:
+                raise
+            warnings.warn(f"{exc} Using the {fallback} model instead.", stacklevel=4)
+            continue
+        if chosen == "dynamic" and weights is not None:
+            return _open_dynamic(weights, files.prefix, metadata, architecture, num_threads)
     raise ModelNotFoundError(_not_found_message(files, backend))
+
+
+def _open_onnx(
+    path: Path, prefix: Path, metadata: ModelMetadata | None, num_threads: int | None
+) -> LoadedModel:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelFormatError(f"{path}: cannot be read ({exc}).") from exc
+    expected = _expected_digest(metadata, prefix, path)
+    if expected is not None and sha256_of(data) != expected:
+        raise _digest_error(path)
+    engine = OnnxRuntimeBackend(data, source=path, num_threads=num_threads)
+    reads_lines = metadata is not None and metadata.architecture in LINE_ARCHITECTURES
+    if not reads_lines and engine.input_shape[1:] not in ((1, 28, 28), (None, None, None)):
+        raise ModelFormatError(
+            f"{path}: the model takes input of shape {list(engine.input_shape)}; a digit "
+            "classifier takes (n, 1, 28, 28)."
+        )
+    metadata = metadata or ModelMetadata(architecture=None, output=_probe_output(engine))
+    return LoadedModel(engine, metadata, path)
+
+
+def _open_static(
+    program: Path,
+    params: Path,
+    prefix: Path,
+    metadata: ModelMetadata | None,
+    num_threads: int | None,
+) -> LoadedModel:
+    if metadata is not None:
+        _check_digests(metadata, prefix, (program, params))
+    try:
+        static = StaticBackend(program, params, num_threads=num_threads)
+    except (ValueError, RuntimeError, OSError) as exc:  # Paddle's errors when it cannot
+        written_by = metadata.versions.get("paddle", "?") if metadata else "?"
+        running = current_versions()["paddle"]
+        raise ModelFormatError(
+            f"{program}: Paddle {running} cannot run this static model "
+            f"(written by Paddle {written_by}): {str(exc).splitlines()[0]}. "
+            "Upgrade paddlepaddle, or load the weights file (backend='dynamic')."
+        ) from exc
+    metadata = metadata or ModelMetadata(architecture=None, output=_probe_output(static))
+    return LoadedModel(static, metadata, program)
+
+
+def _open_dynamic(
+    weights: Path,
+    prefix: Path,
+    metadata: ModelMetadata | None,
+    architecture: str | None,
+    num_threads: int | None,
+) -> LoadedModel:
+    if metadata is not None and architecture and metadata.architecture not in (None, architecture):
+        raise ModelFormatError(
+            f"{weights}: saved as architecture {metadata.architecture!r}, but "
+            f"architecture={architecture!r} was asked for. Leave architecture unset."
+        )
+    name = architecture or (metadata.architecture if metadata else None) or "tutorial"
+    expected = _expected_digest(metadata, prefix, weights)
+    layer = build_layer(read_weights(weights, expected_sha256=expected), name, source=weights)
+    metadata = metadata or ModelMetadata(architecture=name, output="logits")
+    return LoadedModel(DynamicBackend(layer, num_threads=num_threads), metadata, weights)
 
 
 def read_weights(path: Path, *, expected_sha256: str | None = None) -> dict[str, Any]:
@@ -203,6 +257,13 @@ def _weights_file(files: ModelFiles, metadata: ModelMetadata | None) -> Path | N
     return None
 
 
+def _listed(found: Path | None, suffix: str, metadata: ModelMetadata | None) -> Path | None:
+    """``found``, unless the metadata does not list it (a file left over from an earlier save)."""
+    if found is None or (metadata is not None and suffix not in metadata.files):
+        return None
+    return found
+
+
 def _static_program(files: ModelFiles, metadata: ModelMetadata | None) -> Path | None:
     """The static program file, preferring the one the metadata describes."""
     if metadata is None:
@@ -232,7 +293,9 @@ def _digest_error(path: Path) -> ModelFormatError:
     )
 
 
-def _probe_output(backend: StaticBackend) -> Literal["logits", "probabilities"]:
+def _probe_output(
+    backend: StaticBackend | OnnxRuntimeBackend,
+) -> Literal["logits", "probabilities"]:
     """Whether a static model without metadata ends in softmax, judged from its output.
 
     The tutorial's own ``training=False`` export ends in ``Softmax``; its output must not be
@@ -253,7 +316,13 @@ def _not_found_message(files: ModelFiles, backend: BackendName | None) -> str:
     prefix = files.prefix
     weights = f"{prefix}.safetensors or {prefix}.pdparams"
     static = f"{prefix}.json (or .pdmodel) with {prefix}.pdiparams"
-    wanted = {"dynamic": weights, "static": static, None: f"{weights}, or {static}"}[backend]
+    onnx = f"{prefix}.onnx"
+    wanted = {
+        "dynamic": weights,
+        "static": static,
+        "onnxruntime": onnx,
+        None: f"{weights}, {static}, or {onnx}",
+    }[backend]
     message = f"no {backend + ' ' if backend else ''}model found: expected {wanted}."
     if files.meta is not None:
         message += (

@@ -1,4 +1,4 @@
-"""Writing models in Paddle's formats and safetensors, as one unit, with metadata beside them."""
+"""Writing models as one unit, with metadata beside them: Paddle's formats, safetensors, ONNX."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import os
 import shutil
 import threading
 from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -17,7 +18,17 @@ import paddle
 from paddle import nn
 
 from ._atomic import finish_interrupted, fsync, replace_model, staging_directory
-from ._files import DYNAMIC, SAFETENSORS, STATIC_PARAMS, STATIC_PROGRAMS, prefix_of, sha256_of
+from ._backends import OnnxRuntimeBackend, StaticBackend
+from ._files import (
+    DYNAMIC,
+    ONNX,
+    SAFETENSORS,
+    STATIC_PARAMS,
+    STATIC_PROGRAMS,
+    prefix_of,
+    sha256_of,
+    with_suffix,
+)
 from ._metadata import META_SUFFIX, ModelMetadata, current_versions
 from ._models import metadata_for, reads_lines
 from ._preprocess import INPUT_SHAPE
@@ -31,12 +42,20 @@ __all__ = ["SaveFormat", "save"]
 
 logger = logging.getLogger(__name__)
 
-SaveFormat = Literal["dynamic", "static", "both", "safetensors"]
+SaveFormat = Literal["dynamic", "static", "both", "safetensors", "onnx"]
 _FORMATS: tuple[SaveFormat, ...] = get_args(SaveFormat)
 
 INPUT_NAME = "x"
 
-_OURS = (SAFETENSORS, DYNAMIC, *STATIC_PROGRAMS, STATIC_PARAMS, ".pdiparams.info", META_SUFFIX)
+_OURS = (
+    SAFETENSORS,
+    DYNAMIC,
+    *STATIC_PROGRAMS,
+    STATIC_PARAMS,
+    ".pdiparams.info",
+    ONNX,
+    META_SUFFIX,
+)
 """Every file a save may write: those the new model lacks are removed with the old model."""
 
 _EXPORT_LOCK = threading.Lock()
@@ -59,8 +78,11 @@ def save(
     ``paddle.jit.save`` (``PATH.json`` + ``PATH.pdiparams`` on Paddle 3, ``PATH.pdmodel`` +
     ``PATH.pdiparams`` with the legacy IR), which ``paddle.static.load_inference_model``,
     ``paddle.jit.load`` and the Paddle Inference predictor read; its input is named ``x``:
-    float32 of shape (n, 1, 28, 28) in [0, 1]. ``"both"`` is ``"dynamic"`` and ``"static"``;
-    a list such as ``["safetensors", "static"]`` writes each format named.
+    float32 of shape (n, 1, 28, 28) in [0, 1]. ``"onnx"`` writes ``PATH.onnx`` (opset 13, a
+    dynamic batch axis, the same input ``x``) for ONNX Runtime, converted from the static model
+    by paddle2onnx (the ``onnx`` extra; Python 3.10-3.12) and checked against it. ``"both"`` is
+    ``"dynamic"`` and ``"static"``; a list such as ``["safetensors", "static", "onnx"]`` writes
+    each format named.
 
     ``PATH_meta.json`` records the architecture, the input convention, the output kind, the
     library versions, the accuracy and training history if given and the SHA-256 of each file, so
@@ -73,9 +95,12 @@ def save(
 
     Args:
         model: a network (from :func:`build_model` or any layer mapping (n, 1, 28, 28) to
-            (n, 10)), or a :class:`DigitClassifier` holding one.
+            (n, 10)), or a :class:`DigitClassifier`. A classifier loaded from a static model
+            can be saved as ``"static"`` and ``"onnx"``, one loaded from an ``.onnx`` file as
+            ``"onnx"``; every format can be written from a network.
         path: the path prefix; a known suffix such as ``.pdparams`` is stripped.
-        format: ``"dynamic"``, ``"safetensors"``, ``"static"``, ``"both"``, or a list of them.
+        format: ``"dynamic"``, ``"safetensors"``, ``"static"``, ``"onnx"``, ``"both"``, or a
+            list of them.
         accuracy: the test accuracy to record in the metadata.
         history: what :func:`train` returned, to record the recipe, seed and per-epoch loss
             and accuracy in the metadata (``DigitClassifier.metadata.history``).
@@ -84,7 +109,12 @@ def save(
         The paths written, metadata last.
 
     Raises:
-        ValueError: ``format`` names no known format, or ``model`` holds no network.
+        ValueError: ``format`` names no known format, or one that cannot be written from
+            ``model`` (weights from a classifier that holds no network).
+        MissingDependencyError: ``"onnx"`` without paddle2onnx installed, or on a Python it
+            has no release for.
+        ModelFormatError: the ONNX conversion failed, or computes something else than the
+            network.
 
     Examples:
         >>> import tempfile
@@ -94,19 +124,23 @@ def save(
         ['m.safetensors', 'm_meta.json']
     """
     formats = _formats(format)
-    layer, base = _layer_and_metadata(model)
+    source = _source_of(model, formats)
+    base = source.metadata
     prefix = prefix_of(path)
     prefix.parent.mkdir(parents=True, exist_ok=True)
     finish_interrupted(prefix)
     staging = staging_directory(prefix)
     try:
         staged_prefix = staging / prefix.name
-        if "dynamic" in formats:
+        layer = source.layer
+        if "dynamic" in formats and layer is not None:
             paddle.save(layer.state_dict(), str(staged_prefix) + DYNAMIC)
-        if "safetensors" in formats:
+        if "safetensors" in formats and layer is not None:
             _save_safetensors(layer, Path(str(staged_prefix) + SAFETENSORS))
         if "static" in formats:
-            _export_static(layer, staged_prefix)
+            _write_static(source, staged_prefix)
+        if "onnx" in formats:
+            _write_onnx(source, staged_prefix, formats)
         artefacts = sorted(p for p in staging.iterdir() if p.is_file())
         digests = {p.name[len(prefix.name) :]: sha256_of(p.read_bytes()) for p in artefacts}
         metadata = ModelMetadata(
@@ -158,17 +192,74 @@ def _save_safetensors(layer: nn.Layer, path: Path) -> None:
     path.write_bytes(to_bytes(arrays, metadata={"format": "mnistcnn-weights"}))
 
 
-def _layer_and_metadata(model: nn.Layer | DigitClassifier) -> tuple[nn.Layer, ModelMetadata]:
+@dataclass(frozen=True)
+class _Source:
+    """What a save writes from: a network, or the files of a loaded static or ONNX model."""
+
+    metadata: ModelMetadata
+    layer: nn.Layer | None = None
+    static: tuple[Path, Path] | None = None  # program, params
+    onnx: Path | None = None
+
+
+def _source_of(model: nn.Layer | DigitClassifier, formats: set[str]) -> _Source:
+    """Where each format asked for comes from, refusing formats ``model`` cannot give."""
     if isinstance(model, nn.Layer):
-        return model, metadata_for(model)
+        return _Source(metadata_for(model), layer=model)
     layer = model.network
-    if layer is None:
+    if layer is not None:
+        return _Source(model.metadata, layer=layer)
+    engine = model._backend
+    if isinstance(engine, StaticBackend):
+        source = _Source(model.metadata, static=(engine.program, engine.params))
+        possible = {"static", "onnx"}
+    elif isinstance(engine, OnnxRuntimeBackend):
+        source = _Source(model.metadata, onnx=engine.program)
+        possible = {"onnx"}
+    else:
+        raise ValueError(f"cannot save a classifier running on {model.backend!r}.")
+    if not formats <= possible:
         raise ValueError(
-            "this DigitClassifier runs a static inference model, which holds no network to "
-            "save; load the .pdparams file (backend='dynamic') to re-export it, or copy the "
-            "files as they are."
+            f"this DigitClassifier runs a {model.backend} model, which holds no network: it can "
+            f"be saved as {sorted(possible)} only, not {sorted(formats - possible)}. Load the "
+            "weights file (backend='dynamic') to write every format."
         )
-    return layer, model.metadata
+    return source
+
+
+def _write_static(source: _Source, prefix: Path) -> None:
+    if source.layer is not None:
+        _export_static(source.layer, prefix)
+    elif source.static is not None:
+        program, params = source.static
+        shutil.copyfile(program, with_suffix(prefix, program.suffix))
+        shutil.copyfile(params, with_suffix(prefix, STATIC_PARAMS))
+
+
+def _write_onnx(source: _Source, prefix: Path, formats: set[str]) -> None:
+    """``PREFIX.onnx``, converted from the static model (written for the purpose if need be)."""
+    from ._onnx_export import onnx_from_static
+
+    if source.onnx is not None:
+        shutil.copyfile(source.onnx, with_suffix(prefix, ONNX))
+        return
+    if source.static is not None and "static" not in formats:
+        program, params = source.static
+    else:
+        if "static" not in formats:  # a static model only to convert from, not kept
+            scratch = prefix.parent / "onnx-source"
+            scratch.mkdir()
+            _write_static(source, scratch / prefix.name)
+            prefix_for_static = scratch / prefix.name
+        else:
+            prefix_for_static = prefix
+        program = next(
+            with_suffix(prefix_for_static, suffix)
+            for suffix in STATIC_PROGRAMS
+            if with_suffix(prefix_for_static, suffix).is_file()
+        )
+        params = with_suffix(prefix_for_static, STATIC_PARAMS)
+    with_suffix(prefix, ONNX).write_bytes(onnx_from_static(program, params))
 
 
 def _export_static(layer: nn.Layer, prefix: Path) -> None:

@@ -117,14 +117,21 @@ def test_load_accepts_the_prefix_or_any_file(saved_model: Path) -> None:
 
 def test_missing_model_errors(tmp_path: Path, trained: tuple[paddle.nn.Layer, object]) -> None:
     with pytest.raises(
-        ModelNotFoundError, match=r"expected .*nothing\.pdparams, or .*nothing\.json"
+        ModelNotFoundError,
+        match=r"expected .*nothing\.pdparams, .*nothing\.json .*, or .*nothing\.onnx\.",
     ):
         DigitClassifier.load(tmp_path / "nothing")
     save(trained[0], tmp_path / "dyn", format="dynamic")
     with pytest.raises(ModelNotFoundError, match="no static model found") as info:
         DigitClassifier.load(tmp_path / "dyn", backend="static")
     assert isinstance(info.value, FileNotFoundError)
-    with pytest.raises(ValueError, match=r"backend must be None or one of \['dynamic', 'static'\]"):
+    with pytest.raises(
+        ModelNotFoundError, match=r"no onnxruntime model found: expected .*dyn\.onnx"
+    ):
+        DigitClassifier.load(tmp_path / "dyn", backend="onnxruntime")
+    with pytest.raises(
+        ValueError, match=r"backend must be None or one of \['dynamic', 'static', 'onnxruntime'\]"
+    ):
         DigitClassifier.load(tmp_path / "dyn", backend="onnx")  # type: ignore[arg-type]
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -19,17 +21,18 @@ def pretrained() -> DigitClassifier:
     return DigitClassifier.pretrained()
 
 
-def test_ships_safetensors_and_the_static_model_with_metadata() -> None:
+def test_ships_safetensors_static_and_onnx_models_with_metadata() -> None:
     names = sorted(p.name for p in WEIGHTS_DIR.iterdir() if p.name.startswith(PRETRAINED["best"]))
     prefix = PRETRAINED["best"]
     assert names == [  # no pickle: nothing shipped can run code when loaded
         f"{prefix}.json",
+        f"{prefix}.onnx",
         f"{prefix}.pdiparams",
         f"{prefix}.safetensors",
         f"{prefix}_meta.json",
     ]
-    # The classifier (static model and safetensors) and the sequence reader: a lean wheel.
-    assert sum(p.stat().st_size for p in WEIGHTS_DIR.iterdir()) < 3_000_000
+    # The classifier (static, ONNX and safetensors) and the sequence reader: a lean wheel.
+    assert sum(p.stat().st_size for p in WEIGHTS_DIR.iterdir()) < 3_500_000
 
 
 def test_accuracy_on_the_mnist_test_set(
@@ -38,16 +41,22 @@ def test_accuracy_on_the_mnist_test_set(
     report = evaluate(pretrained, test_set)
     assert report.accuracy >= 0.996, report.accuracy
     assert pretrained.metadata.accuracy == pytest.approx(report.accuracy, abs=1e-4)
-    assert pretrained.backend == "static" and pretrained.metadata.architecture == "best"
+    fastest = "onnxruntime" if find_spec("onnxruntime") else "static"
+    assert pretrained.backend == fastest and pretrained.metadata.architecture == "best"
 
 
-@pytest.mark.slow
-def test_dynamic_and_static_agree(pretrained: DigitClassifier, test_set: MnistDataset) -> None:
-    dynamic = DigitClassifier.pretrained(backend="dynamic")
-    assert dynamic.network is not None and dynamic.metadata.architecture == "best"
-    np.testing.assert_allclose(
-        dynamic.predict_proba(test_set.images), pretrained.predict_proba(test_set.images), atol=1e-5
-    )
+def test_every_engine_agrees_with_every_other(test_set: MnistDataset) -> None:
+    engines = ["dynamic", "static"] + (["onnxruntime"] if find_spec("onnxruntime") else [])
+    probabilities = {}
+    for engine in engines:
+        classifier = DigitClassifier.pretrained(backend=engine)  # type: ignore[arg-type]
+        assert classifier.backend == engine and classifier.metadata.architecture == "best"
+        probabilities[engine] = classifier.predict_proba(test_set.images, batch_size=500)
+    for first, second in itertools.combinations(engines, 2):
+        difference = np.abs(probabilities[first] - probabilities[second]).max()
+        assert difference <= 1e-4, (first, second, difference)
+        agree = (probabilities[first].argmax(1) == probabilities[second].argmax(1)).mean()
+        assert agree >= 0.9999, (first, second, agree)
 
 
 def test_unknown_name() -> None:

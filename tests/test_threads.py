@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from importlib.util import find_spec
 
 import numpy as np
 import paddle
@@ -63,7 +64,17 @@ def _check_shared(classifier: DigitClassifier, jobs: list[Job]) -> None:
     assert not mismatched, f"jobs giving other results in threads: {sorted(set(mismatched))}"
 
 
-@pytest.mark.parametrize("backend", ["static", "dynamic"])
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "static",
+        "dynamic",
+        pytest.param(
+            "onnxruntime",
+            marks=pytest.mark.skipif(not find_spec("onnxruntime"), reason="the onnx extra"),
+        ),
+    ],
+)
 def test_a_loaded_model_shared_by_threads(test_set: MnistDataset, backend: str) -> None:
     classifier = DigitClassifier.pretrained(backend=backend)  # type: ignore[arg-type]
     _check_shared(classifier, _jobs(test_set))

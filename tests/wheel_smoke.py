@@ -5,7 +5,8 @@
 Checks the sdist holds the sources and none of the build output, then runs
 ``mnistcnn --version``, ``mnistcnn --help`` and a prediction on a drawn picture with the
 shipped weights (``DigitClassifier.pretrained()``), in an empty temporary directory, without
-the optional matplotlib (plotting must then say which extra to install). Used by the ``pkg``
+the optional matplotlib and ONNX Runtime (plotting and the ONNX engine must then say which
+extra to install). Used by the ``pkg``
 tox environment.
 """
 
@@ -24,13 +25,21 @@ from mnistcnn import DigitClassifier
 
 picture = Image.new("L", (200, 200), 255)
 ImageDraw.Draw(picture).line([(60, 40), (140, 40), (90, 170)], fill=0, width=14)  # a 7
-label = int(DigitClassifier.pretrained().predict(picture)[0])
+classifier = DigitClassifier.pretrained()
+assert classifier.backend == "static", classifier  # the fastest engine without the onnx extra
+label = int(classifier.predict(picture)[0])
 print("predicted", label)
 assert label == 7, label
 read = DigitClassifier.pretrained().read_digits(picture, method="sequence").text
 assert read == "7", read  # the sequence reader's weights load from the installed package
 
 from mnistcnn import MissingDependencyError, plot_digits
+try:
+    DigitClassifier.pretrained(backend="onnxruntime")
+except MissingDependencyError as exc:
+    assert 'pip install "mnistcnn[onnx]"' in str(exc), exc
+else:
+    raise AssertionError("onnxruntime is not a requirement, yet the ONNX engine loaded")
 try:
     plot_digits(__import__("numpy").zeros((1, 28, 28), "uint8"))
 except MissingDependencyError as exc:
@@ -46,6 +55,7 @@ SDIST_MUST_HAVE = (
     "tox.ini",
     "mnistcnn/__init__.py",
     "mnistcnn/weights/mnistcnn_best_meta.json",
+    "mnistcnn/weights/mnistcnn_best.onnx",
     "tests/conftest.py",
     "docs/conf.py",
     "examples/quickstart.py",
