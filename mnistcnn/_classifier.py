@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -205,27 +206,8 @@ class DigitClassifier:
                 pixel values out of range, a shape that holds no image). The message names
                 the item (``images[3]``) and file. Also a :class:`ValueError`.
         """
-        count, batches = model_batches(
-            images,
-            batch_size=batch_size,
-            value_range=self._metadata.value_range,
-            preprocess=preprocess,
-        )
-        if count is None:  # an iterator: only the results are kept, never its images
-            parts = [self._probabilities(batch) for batch in batches]
-            if not parts:
-                return np.empty((0, len(self.classes_)), dtype=np.float32)
-            return np.concatenate(parts)
-        result = np.empty((count, len(self.classes_)), dtype=np.float32)
-        done = 0
-        for batch in batches:
-            result[done : done + len(batch)] = self._probabilities(batch)
-            done += len(batch)
-        return result
-
-    def _probabilities(self, batch: np.ndarray) -> np.ndarray:
-        output = self._backend.run(batch)
-        return _softmax(output) if self._metadata.output == "logits" else output
+        row = ((len(self.classes_),), np.float32)
+        return self._per_batch(images, batch_size, preprocess, self._probabilities, row)
 
     def predict(
         self, images: Images, *, batch_size: int = 64, preprocess: Preprocess = "auto"
@@ -240,8 +222,51 @@ class DigitClassifier:
         Returns:
             int64 array of shape (n_images,).
         """
-        probabilities = self.predict_proba(images, batch_size=batch_size, preprocess=preprocess)
-        labels: np.ndarray = self.classes_[probabilities.argmax(axis=1)]
+        return self._per_batch(images, batch_size, preprocess, self._labels, ((), np.int64))
+
+    def _per_batch(
+        self,
+        images: Images,
+        batch_size: int,
+        preprocess: Preprocess,
+        compute: Callable[[np.ndarray], np.ndarray],
+        row: tuple[tuple[int, ...], type[np.generic]],
+    ) -> np.ndarray:
+        """``compute`` applied to each model batch of ``images``, the results in one array;
+        ``row`` is the shape and dtype of one image's result."""
+        count, batches = model_batches(
+            images,
+            batch_size=batch_size,
+            value_range=self._metadata.value_range,
+            preprocess=preprocess,
+        )
+        if count == 1:  # one image (the latency of this path matters): its batch's result
+            return compute(next(batches))
+        shape, dtype = row
+        if count is None:  # an iterator: only the results are kept, never its images
+            parts = [compute(batch) for batch in batches]
+            return np.concatenate(parts) if parts else np.empty((0, *shape), dtype=dtype)
+        result = np.empty((count, *shape), dtype=dtype)
+        done = 0
+        for batch in batches:
+            result[done : done + len(batch)] = compute(batch)
+            done += len(batch)
+        return result
+
+    def _probabilities(self, batch: np.ndarray) -> np.ndarray:
+        output = self._backend.run(batch)
+        if self._metadata.output == "logits":
+            return _softmax(output)
+        probabilities: np.ndarray = output.astype(np.float32, copy=False)
+        return probabilities
+
+    def _labels(self, batch: np.ndarray) -> np.ndarray:
+        # Softmax keeps the order of a row, so the largest raw output is the most probable
+        # digit: no probabilities are computed to find it.
+        best: np.ndarray = self._backend.run(batch).argmax(axis=1)
+        if best.dtype == np.int64 and self._metadata.classes == _COLUMNS:
+            return best  # column j is digit j: the index is the label
+        labels: np.ndarray = self._classes[best]
         return labels
 
     @staticmethod
@@ -323,10 +348,18 @@ class DigitClassifier:
         )
 
 
+_COLUMNS = tuple(range(10))
+
+
 def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    result: np.ndarray = (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
+    """Row-wise softmax of (n, 10) float32 logits, as a new float32 array."""
+    if len(logits) == 1:  # the same arithmetic; whole-array reductions are cheaper for one row
+        exp = np.exp(logits - logits.max())
+        exp /= exp.sum()
+    else:
+        exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+        exp /= exp.sum(axis=1, keepdims=True)
+    result: np.ndarray = exp.astype(np.float32, copy=False)
     return result
 
 
