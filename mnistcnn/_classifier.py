@@ -53,6 +53,7 @@ class DigitClassifier:
         self._backend: Backend = DynamicBackend(model)
         self._metadata = metadata_for(model)
         self._classes = _read_only_classes(self._metadata)
+        self._columns_are_digits = self._metadata.classes == _COLUMNS
         self._source: Path | None = None
 
     @classmethod
@@ -64,6 +65,7 @@ class DigitClassifier:
         classifier._backend = backend
         classifier._metadata = metadata
         classifier._classes = _read_only_classes(metadata)
+        classifier._columns_are_digits = metadata.classes == _COLUMNS
         classifier._source = source
         return classifier
 
@@ -264,7 +266,7 @@ class DigitClassifier:
         # Softmax keeps the order of a row, so the largest raw output is the most probable
         # digit: no probabilities are computed to find it.
         best: np.ndarray = self._backend.run(batch).argmax(axis=1)
-        if best.dtype == np.int64 and self._metadata.classes == _COLUMNS:
+        if self._columns_are_digits and best.dtype == np.int64:
             return best  # column j is digit j: the index is the label
         labels: np.ndarray = self._classes[best]
         return labels

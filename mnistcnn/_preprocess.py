@@ -73,7 +73,8 @@ def unit_pixels(array: np.ndarray) -> np.ndarray:
     """
     kind = array.dtype.kind
     if kind == "u" and array.dtype.itemsize == 1:
-        unit: np.ndarray = np.multiply(array, _TO_UNIT, dtype=np.float32)
+        unit: np.ndarray = array.astype(np.float32)  # then scaled in place: the same numbers as
+        unit *= _TO_UNIT  # np.multiply(array, _TO_UNIT, dtype=np.float32), in cheaper calls
         return unit
     if kind in "iu":
         if array.size:

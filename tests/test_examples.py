@@ -65,6 +65,19 @@ def test_static_inference(saved_model: Path) -> None:
     assert float(lines[2].split()[-1]) < 1e-5
 
 
+@pytest.mark.skipif(
+    sys.version_info[:2] not in ((3, 10), (3, 11), (3, 12)), reason="paddle2onnx: 3.10-3.12"
+)
+def test_onnx_inference(saved_model: Path, tmp_path: Path) -> None:
+    result = run_python(EXAMPLES / "onnx_inference.py", saved_model, tmp_path / "deploy")
+    lines = result.stdout.splitlines()
+    assert lines[0] == "exported deploy.onnx, deploy_meta.json"
+    alone, ours = lines[1].split()[-1], lines[2].split()[-1]
+    assert alone == ours and float(alone.rstrip("%")) >= 85  # the one-epoch test network
+    assert lines[2].startswith("mnistcnn (onnxruntime):")
+    assert float(lines[3].split()[-1]) < 1e-4
+
+
 def test_recognise_photo(tmp_path: Path, test_set: MnistDataset) -> None:
     photo = photo_of(test_set.images[0], np.random.default_rng(0))
     photo.save(tmp_path / "seven.jpg")
