@@ -65,6 +65,12 @@ def network_flops(network: paddle.nn.Layer) -> int:
     return flops[0]
 
 
+def gemm_rate(size: int = 2048) -> float:
+    """FLOP/s of a float32 NumPy matrix multiply (median of 7 runs of 3)."""
+    a = np.random.default_rng(0).random((size, size), dtype=np.float32)
+    return 2 * size**3 / statistics.median(per_call(lambda: a @ a, 3) for _ in range(7))
+
+
 def per_call(function: Timed, calls: int) -> float:
     start = time.perf_counter()
     for _ in range(calls):
@@ -134,6 +140,7 @@ def main() -> None:
     def library_work() -> object:  # checking and converting one picture into model input
         return next(model_batches(one, batch_size=64, value_range=(0.0, 1.0))[1])
 
+    gemm_before = gemm_rate()
     # ONNX Runtime first, before any Paddle engine has run: Paddle's OpenMP threads keep
     # spinning for a while after each call and would slow whatever runs next on 2 cores.
     single = interleaved(
@@ -141,6 +148,7 @@ def main() -> None:
             "bare ONNX Runtime": (bare_single, 2000),
             "bare ORT + uint8 conversion": (bare_single_converting, 2000),
             "predict, onnxruntime": (lambda: runtime.predict(one), 2000),
+            "predict, preprocess='raw'": (lambda: runtime.predict(one, preprocess="raw"), 2000),
             "library's own work": (library_work, 5000),
         },
         args.rounds,
@@ -169,14 +177,12 @@ def main() -> None:
         max(3, args.rounds // 3),
     )
     time.sleep(1)  # let the Paddle threads go quiet before the GEMM
-    size = 2048
-    a = np.random.default_rng(0).random((size, size), dtype=np.float32)
-    gemm = 2 * size**3 / statistics.median(per_call(lambda: a @ a, 3) for _ in range(5))
+    gemm = max(gemm_before, gemm_rate())  # the machine's rate when nothing disturbed it
     limit = flops / gemm  # seconds per image at the GEMM rate
 
     print(f"machine: {paddle.device.get_device()}, {mnistcnn._backends.available_cpus()} CPUs")
     print(f"network: {flops / 1e6:.1f} MFLOP per image ({default.metadata.architecture})")
-    print(f"NumPy float32 GEMM ({size}x{size}): {gemm / 1e9:.0f} GFLOP/s")
+    print(f"NumPy float32 GEMM (2048x2048): {gemm / 1e9:.0f} GFLOP/s (the faster of two runs)")
     print(f"compute limit: {limit * 1e3:.3f} ms per image, {1 / limit:,.0f} images/s")
     print(f"default engine: {default.backend}")
 
