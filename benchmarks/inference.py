@@ -7,7 +7,8 @@ Timing on a shared machine is noisy, so every figure here is a ratio against ref
 measured in the same run, interleaved with it round by round (medians of the rounds):
 
 - the **compute limit**: the network's FLOPs divided by the rate of a float32 NumPy matrix
-  multiply (2048 x 2048) on all cores, the most this machine's BLAS does;
+  multiply (2048 x 2048) on all cores, the most this machine's BLAS does, measured as one more
+  candidate of every round (then left 0.3 s for OpenBLAS's threads to stop spinning);
 - a **bare ONNX Runtime** session (``onnxruntime.InferenceSession(path).run``, default
   options) on the same ``.onnx`` file, and the bare Paddle Inference predictor on the static
   model, each given input already converted to float32 (n, 1, 28, 28).
@@ -65,10 +66,13 @@ def network_flops(network: paddle.nn.Layer) -> int:
     return flops[0]
 
 
-def gemm_rate(size: int = 2048) -> float:
-    """FLOP/s of a float32 NumPy matrix multiply (median of 7 runs of 3)."""
+def gemm_candidate(size: int = 2048) -> tuple[Timed, int]:
+    """A float32 NumPy matrix multiply on all cores: the most this machine's BLAS does."""
     a = np.random.default_rng(0).random((size, size), dtype=np.float32)
-    return 2 * size**3 / statistics.median(per_call(lambda: a @ a, 3) for _ in range(7))
+    return (lambda: a @ a), 2
+
+
+GEMM_FLOP = 2 * 2048**3
 
 
 def per_call(function: Timed, calls: int) -> float:
@@ -76,6 +80,11 @@ def per_call(function: Timed, calls: int) -> float:
     for _ in range(calls):
         function()
     return (time.perf_counter() - start) / calls
+
+
+GEMM = "GEMM 2048x2048"
+LIMIT = "compute limit"
+SETTLE = 0.3  # seconds for OpenBLAS's threads to stop spinning after a GEMM
 
 
 def interleaved(candidates: dict[str, tuple[Timed, int]], rounds: int) -> dict[str, list[float]]:
@@ -90,6 +99,8 @@ def interleaved(candidates: dict[str, tuple[Timed, int]], rounds: int) -> dict[s
         for name in order:
             function, calls = candidates[name]
             times[name].append(per_call(function, calls))
+            if name == GEMM:
+                time.sleep(SETTLE)
     return times
 
 
@@ -140,7 +151,7 @@ def main() -> None:
     def library_work() -> object:  # checking and converting one picture into model input
         return next(model_batches(one, batch_size=64, value_range=(0.0, 1.0))[1])
 
-    gemm_before = gemm_rate()
+    gemm = gemm_candidate()
     # ONNX Runtime first, before any Paddle engine has run: Paddle's OpenMP threads keep
     # spinning for a while after each call and would slow whatever runs next on 2 cores.
     single = interleaved(
@@ -150,11 +161,13 @@ def main() -> None:
             "predict, onnxruntime": (lambda: runtime.predict(one), 2000),
             "predict, preprocess='raw'": (lambda: runtime.predict(one, preprocess="raw"), 2000),
             "library's own work": (library_work, 5000),
+            GEMM: gemm,
         },
         args.rounds,
     )
     batch = interleaved(
         {
+            GEMM: gemm,
             "bare ONNX Runtime": (bare_batches, 1),
             "predict, onnxruntime": (lambda: runtime.predict(images), 1),
         },
@@ -176,13 +189,15 @@ def main() -> None:
         },
         max(3, args.rounds // 3),
     )
-    time.sleep(1)  # let the Paddle threads go quiet before the GEMM
-    gemm = max(gemm_before, gemm_rate())  # the machine's rate when nothing disturbed it
-    limit = flops / gemm  # seconds per image at the GEMM rate
+    # The compute limit of each round: seconds per image at that round's GEMM rate.
+    single[LIMIT] = [seconds * flops / GEMM_FLOP for seconds in single.pop(GEMM)]
+    batch[LIMIT] = [seconds * flops / GEMM_FLOP for seconds in batch.pop(GEMM)]
+    limit = statistics.median(single[LIMIT])
+    gemm_rate = flops / limit
 
     print(f"machine: {paddle.device.get_device()}, {mnistcnn._backends.available_cpus()} CPUs")
     print(f"network: {flops / 1e6:.1f} MFLOP per image ({default.metadata.architecture})")
-    print(f"NumPy float32 GEMM (2048x2048): {gemm / 1e9:.0f} GFLOP/s (the faster of two runs)")
+    print(f"NumPy float32 GEMM (2048x2048): {gemm_rate / 1e9:.0f} GFLOP/s")
     print(f"compute limit: {limit * 1e3:.3f} ms per image, {1 / limit:,.0f} images/s")
     print(f"default engine: {default.backend}")
 
@@ -191,23 +206,33 @@ def main() -> None:
     print(f"{'':28} {'ms':>8} {'x bare ORT':>11} {'x limit':>8}")
     for name, seconds in [*single.items(), *paddle_single.items()]:
         median = statistics.median(seconds)
-        relative = ratio(single, name, "bare ONNX Runtime") if name in single else median / bare_one
-        print(f"{name:28} {median * 1e3:8.3f} {relative:11.2f} {median / limit:8.2f}")
+        if name in single:  # measured in the same rounds: ratios round by round
+            relative, to_limit = (
+                ratio(single, name, "bare ONNX Runtime"),
+                ratio(single, name, LIMIT),
+            )
+        else:
+            relative, to_limit = median / bare_one, median / limit
+        print(f"{name:28} {median * 1e3:8.3f} {relative:11.2f} {to_limit:8.2f}")
 
     bare_rate = len(images) / statistics.median(batch["bare ONNX Runtime"])
     print("\nthe 10,000 test digits in batches of 64:")
     print(f"{'':28} {'images/s':>10} {'x bare ORT':>11} {'of limit':>9}")
     for name, seconds in [*batch.items(), *paddle_batch.items()]:
+        if name == LIMIT:
+            continue
         rate = len(images) / statistics.median(seconds)
-        relative = (
-            1 / ratio(batch, name, "bare ONNX Runtime") if name in batch else rate / bare_rate
-        )
-        print(f"{name:28} {rate:10,.0f} {relative:11.2f} {rate * limit:9.0%}")
+        if name in batch:
+            relative = 1 / ratio(batch, name, "bare ONNX Runtime")
+            share = len(images) / ratio(batch, name, LIMIT)
+        else:
+            relative, share = rate / bare_rate, rate * limit
+        print(f"{name:28} {rate:10,.0f} {relative:11.2f} {share:9.0%}")
 
     single_ratio = ratio(single, "predict, onnxruntime", "bare ONNX Runtime")
-    single_limit = statistics.median(single["predict, onnxruntime"]) / limit
+    single_limit = ratio(single, "predict, onnxruntime", LIMIT)
     batch_ratio = 1 / ratio(batch, "predict, onnxruntime", "bare ONNX Runtime")
-    batch_share = len(images) / statistics.median(batch["predict, onnxruntime"]) * limit
+    batch_share = len(images) / ratio(batch, "predict, onnxruntime", LIMIT)
     print("\ntargets (issue 11), ONNX Runtime engine through predict:")
     for text, value, target, ok in (
         ("one image, x bare ONNX Runtime", single_ratio, "<= 1.3", single_ratio <= 1.3),
