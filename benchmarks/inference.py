@@ -8,7 +8,7 @@ measured in the same run, interleaved with it round by round (medians of the rou
 
 - the **compute limit**: the network's FLOPs divided by the rate of a float32 NumPy matrix
   multiply (2048 x 2048) on all cores, the most this machine's BLAS does, measured as one more
-  candidate of every round (then left 0.3 s for OpenBLAS's threads to stop spinning);
+  candidate of every round (with 0.3 s before and after it for idle threads to stop spinning);
 - a **bare ONNX Runtime** session (``onnxruntime.InferenceSession(path).run``, default
   options) on the same ``.onnx`` file, and the bare Paddle Inference predictor on the static
   model, each given input already converted to float32 (n, 1, 28, 28).
@@ -84,7 +84,7 @@ def per_call(function: Timed, calls: int) -> float:
 
 GEMM = "GEMM 2048x2048"
 LIMIT = "compute limit"
-SETTLE = 0.3  # seconds for OpenBLAS's threads to stop spinning after a GEMM
+SETTLE = 0.3  # seconds for idle threads (ONNX Runtime's, OpenBLAS's) to stop spinning
 
 
 def interleaved(candidates: dict[str, tuple[Timed, int]], rounds: int) -> dict[str, list[float]]:
@@ -98,6 +98,8 @@ def interleaved(candidates: dict[str, tuple[Timed, int]], rounds: int) -> dict[s
         random.Random(round_number).shuffle(order)
         for name in order:
             function, calls = candidates[name]
+            if name == GEMM:  # on cores no runtime's idle threads are spinning on
+                time.sleep(SETTLE)
             times[name].append(per_call(function, calls))
             if name == GEMM:
                 time.sleep(SETTLE)
