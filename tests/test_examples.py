@@ -65,6 +65,7 @@ def test_static_inference(saved_model: Path) -> None:
     assert float(lines[2].split()[-1]) < 1e-5
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     sys.version_info[:2] not in ((3, 10), (3, 11), (3, 12)), reason="paddle2onnx: 3.10-3.12"
 )

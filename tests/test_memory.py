@@ -115,9 +115,10 @@ def _measure(kind: str, tmp_path: Path, mnist_dir: Path) -> dict[str, dict[str, 
 def test_memory_mapped_images_are_read_a_batch_at_a_time(tmp_path: Path, mnist_dir: Path) -> None:
     few, many = _measure("memmap", tmp_path, mnist_dir).values()
     assert many["result"] == 200_000 * 10 * 4
-    # Beside the (n, 10) result, NumPy holds only a few batches: under 2 MiB, while the images
+    # Beside the (n, 10) result, NumPy holds only a few batches (at batch 256, the model input
+    # and the ink mask of the MNIST-form test are 0.8 MB each): under 3 MiB, while the images
     # are 150 MiB as uint8 and 600 MiB as float32. Ten times more images: the same.
-    assert many["traced"] - many["result"] < 2 * MIB, many
+    assert many["traced"] - many["result"] < 3 * MIB, many
     assert abs((many["traced"] - many["result"]) - (few["traced"] - few["result"])) < MIB
     assert many["rss_anon"] < many["result"] + 40 * MIB, many
 

@@ -72,7 +72,7 @@ def test_the_onnx_file_runs_in_bare_onnx_runtime_as_the_network_does(
 def test_loading_picks_onnx_runtime_and_agrees_with_paddle(
     exported: Path, test_set: MnistDataset
 ) -> None:
-    images = test_set.images
+    images = test_set.images[:2000]  # the whole test set, every engine: test_pretrained.py
     by_engine = {
         engine: DigitClassifier.load(exported, backend=engine)  # type: ignore[arg-type]
         for engine in ("dynamic", "static", "onnxruntime")
@@ -138,6 +138,7 @@ def test_export_prints_nothing_and_needs_no_network(
     assert (tmp_path / "m.onnx").stat().st_size > 500_000
 
 
+@pytest.mark.slow  # a subprocess or a larger export: on one Python (py311)
 @needs_export
 @needs_runtime
 def test_a_line_reader_exports_with_a_free_width(tmp_path: Path) -> None:
@@ -155,6 +156,7 @@ def test_a_line_reader_exports_with_a_free_width(tmp_path: Path) -> None:
         np.testing.assert_allclose(session.run(None, {"x": line})[0], expected, atol=1e-4)
 
 
+@pytest.mark.slow  # a subprocess or a larger export: on one Python (py311)
 @needs_export
 def test_cli_export_to_onnx_from_weights_and_from_a_static_model(
     exported: Path, tmp_path: Path, test_set: MnistDataset
@@ -249,6 +251,7 @@ def test_without_onnx_runtime_the_error_names_the_extra(tmp_path: Path) -> None:
     assert 'needs ONNX Runtime, an optional extra: pip install "mnistcnn[onnx]".' in printed
 
 
+@pytest.mark.slow  # a subprocess or a larger export: on one Python (py311)
 def test_without_paddle2onnx_the_error_says_what_to_do(tmp_path: Path) -> None:
     script = tmp_path / "no_exporter.py"
     script.write_text(
