@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from ._backends import StaticBackend
 from ._errors import MissingDependencyError, ModelFormatError
 
 __all__ = ["EXPORT_PYTHONS", "OPSET", "onnx_from_static"]
@@ -176,7 +177,6 @@ def _check_against_paddle(model_bytes: bytes, program: Path, params: Path) -> No
     if find_spec("onnxruntime") is None:
         return
     import onnxruntime
-    from paddle import inference
 
     session = onnxruntime.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
     feed = session.get_inputs()[0]
@@ -187,7 +187,7 @@ def _check_against_paddle(model_bytes: bytes, program: Path, params: Path) -> No
     if 0 in shape[1:]:
         return  # an input whose other axes are free: no probe to make up
     probe = np.random.default_rng(0).random(shape, dtype=np.float32)
-    (expected,) = _run_paddle(inference, program, params, probe)
+    expected = StaticBackend(program, params, num_threads=1).run(probe)
     actual = session.run(None, {feed.name: probe})[0]
     difference = float(np.max(np.abs(actual - expected))) if expected.size else 0.0
     if actual.shape != expected.shape or difference > AGREEMENT:
@@ -196,15 +196,3 @@ def _check_against_paddle(model_bytes: bytes, program: Path, params: Path) -> No
             f"(outputs {actual.shape} vs {expected.shape}, largest difference {difference:.2g}); "
             "nothing was saved. Please report this with the model."
         )
-
-
-def _run_paddle(inference: Any, program: Path, params: Path, batch: np.ndarray) -> list[Any]:
-    config = inference.Config(str(program), str(params))
-    config.disable_glog_info()
-    config.set_cpu_math_library_num_threads(1)
-    predictor = inference.create_predictor(config)
-    handle = predictor.get_input_handle(predictor.get_input_names()[0])
-    handle.reshape(list(batch.shape))
-    handle.copy_from_cpu(batch)
-    predictor.run()
-    return [predictor.get_output_handle(predictor.get_output_names()[0]).copy_to_cpu()]

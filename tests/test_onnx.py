@@ -283,3 +283,18 @@ def test_model_input_matches_the_documented_convention(test_set: MnistDataset) -
     images = test_set.images[:5]
     expected = (images.astype(np.float32) / 255)[:, None]
     np.testing.assert_allclose(to_model_input(images), expected, rtol=1e-7, atol=0)
+
+
+@needs_export
+@needs_runtime
+def test_a_conversion_that_computes_something_else_is_refused(
+    exported: Path, tmp_path: Path
+) -> None:
+    from mnistcnn._onnx_export import _check_against_paddle
+
+    other = tmp_path / "other"
+    save(build_model("tutorial", seed=1), other, format="static")
+    onnx_bytes = exported.with_suffix(".onnx").read_bytes()
+    _check_against_paddle(onnx_bytes, Path(f"{exported}.json"), Path(f"{exported}.pdiparams"))
+    with pytest.raises(ModelFormatError, match="does not compute what the Paddle program does"):
+        _check_against_paddle(onnx_bytes, Path(f"{other}.json"), Path(f"{other}.pdiparams"))
