@@ -45,6 +45,7 @@ _HOME: dict[str, str] = {
     "available_models": "_models",
     "available_recipes": "_recipes",
     "build_model": "_models",
+    "create_app": "_server",
     "default_cache_dir": "_data",
     "evaluate": "_evaluation",
     "get_recipe": "_recipes",
@@ -55,6 +56,7 @@ _HOME: dict[str, str] = {
     "plot_history": "_figures",
     "plot_model_view": "_figures",
     "save": "_saving",
+    "serve": "_server",
     "to_model_input": "_preprocess",
     "train": "_training",
 }
@@ -103,6 +105,8 @@ if TYPE_CHECKING:  # explicit re-exports ("X as X") for type checkers
     from ._recipes import available_recipes as available_recipes
     from ._recipes import get_recipe as get_recipe
     from ._saving import save as save
+    from ._server import create_app as create_app
+    from ._server import serve as serve
     from ._training import train as train
 
 

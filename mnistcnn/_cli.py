@@ -7,6 +7,7 @@ import glob
 import json
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -196,7 +197,68 @@ def build_parser() -> argparse.ArgumentParser:
     )
     model_options(show, positional=False)
     data_options(show)
+
+    serve = commands.add_parser(
+        "serve",
+        help="an HTTP API and a draw-a-digit page (the serve extra)",
+        description="Serve the model over HTTP: a page to draw digits or upload photos at /, "
+        "the JSON API at /v1/predict and /v1/read, its description at /openapi.json. Stops "
+        'cleanly on Ctrl+C or SIGTERM. Needs: pip install "mnistcnn[serve]".',
+    )
+    model_options(serve, positional=False)
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 for every "
+        "network, with no authentication)",
+    )
+    serve.add_argument(
+        "--port", type=int, default=8000, help="TCP port (default: 8000; 0 picks a free one)"
+    )
+    serve.add_argument(
+        "--max-body",
+        type=_byte_size,
+        default="10MB",
+        metavar="SIZE",
+        help="largest request body, e.g. 10MB, 512kB or a number of bytes (default: 10MB)",
+    )
+    serve.add_argument(
+        "--batch-window",
+        type=float,
+        default=2.0,
+        metavar="MS",
+        help="longest wait, in milliseconds, for concurrent requests to share a batch "
+        "(default: 2; 0 batches only requests that are already waiting)",
+    )
+    serve.add_argument(
+        "--threads", type=int, metavar="N", help="CPU threads for the network (default: all)"
+    )
+    serve.add_argument(
+        "--log-level",
+        choices=("critical", "error", "warning", "info", "debug"),
+        default="info",
+        help="server messages to show (default: info, one line per request)",
+    )
     return parser
+
+
+_SIZE = re.compile(r"(\d+(?:\.\d*)?)\s*([kmg]?)(i?b)?", re.IGNORECASE)
+_SIZE_SCALE = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def _byte_size(text: str) -> int:
+    """A size such as ``10MB``, ``512kB``, ``2MiB`` or plain bytes, for argparse.
+
+    k, M and G count in 1024s, as people mean them for upload limits: 10MB accepts a 10 MiB
+    body.
+    """
+    match = _SIZE.fullmatch(text.strip())
+    size = int(float(match.group(1)) * _SIZE_SCALE[match.group(2).lower()]) if match else 0
+    if size < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a size; write e.g. 10MB, 512kB or 1048576."
+        )
+    return size
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -213,6 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "predict": _predict,
             "export": _export,
             "show": _show,
+            "serve": _serve,
         }[args.command]
         return handler(args)
     except (MnistCnnError, *_USER_ERRORS) as exc:
@@ -467,4 +530,39 @@ def _show(args: argparse.Namespace) -> int:
     digit_grid(images, labels, predictions=predictions).save(tmp, format="PNG")
     os.replace(tmp, output)
     print(f"wrote {output} ({len(images)} digits from the {args.split} split)")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from ._classifier import DigitClassifier
+    from ._server import serve
+
+    if args.batch_window < 0:
+        raise ValueError(f"--batch-window must be at least 0 ms; got {args.batch_window}.")
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port must be from 0 to 65535; got {args.port}.")
+    if args.model is None:
+        classifier = DigitClassifier.pretrained(backend=args.backend, num_threads=args.threads)
+    else:
+        classifier = DigitClassifier.load(
+            args.model, backend=args.backend, num_threads=args.threads
+        )
+
+    def ready(url: str) -> None:
+        print(
+            f"mnistcnn serve: {url} ({classifier.metadata.architecture} model on "
+            f"{classifier.backend}); Ctrl+C to stop",
+            flush=True,
+        )
+
+    serve(
+        classifier,
+        host=args.host,
+        port=args.port,
+        max_body=args.max_body,
+        batch_window=args.batch_window / 1000,
+        log_level=args.log_level,
+        ready=ready,
+    )
+    print("mnistcnn serve: stopped", flush=True)
     return 0

@@ -1,0 +1,479 @@
+"""``mnistcnn serve`` over real HTTP: a uvicorn process on 127.0.0.1, the real pictures, and
+answers compared with the same pictures given to the library in this process."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import socket
+import struct
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import jsonschema
+import numpy as np
+import pytest
+from openapi_spec_validator import validate as validate_spec
+from PIL import Image
+
+from mnistcnn import DigitClassifier, MnistDataset
+from tests import held_out
+from tests.conftest import cli
+from tests.pictures import canvas_drawing, load_usps, photo_of
+from tests.server import Server, running_server
+
+pytestmark = pytest.mark.xdist_group("server")  # one server process per test worker
+
+
+def png(image: Image.Image | np.ndarray) -> bytes:
+    picture = image if isinstance(image, Image.Image) else Image.fromarray(image)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def jpeg_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    with running_server() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def http(server: Server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def local() -> DigitClassifier:
+    """The model the server loads (the shipped one, on the same engine), in this process."""
+    return DigitClassifier.pretrained()
+
+
+@pytest.fixture(scope="module")
+def spec(http: httpx.Client) -> dict[str, object]:
+    document: dict[str, object] = http.get("/openapi.json").json()
+    return document
+
+
+@pytest.fixture(scope="module")
+def pictures(test_set: MnistDataset) -> list[tuple[str, bytes]]:
+    """(content type, file bytes): MNIST test digits, photos and canvas drawings of USPS digits."""
+    usps, _ = load_usps()
+    rng = np.random.default_rng(12)
+    made = [("image/png", png(test_set.images[i])) for i in range(6)]
+    made += [("image/jpeg", jpeg_bytes(photo_of(usps[i], rng))) for i in range(3)]
+    made += [("image/png", png(canvas_drawing(test_set.images[100 + i]))) for i in range(3)]
+    return made
+
+
+def check(spec: dict[str, object], name: str, document: object) -> None:
+    """``document`` is valid against the schema ``name`` of the served OpenAPI description."""
+    schema = {"$ref": f"#/components/schemas/{name}", "components": spec["components"]}
+    jsonschema.validate(document, schema, cls=jsonschema.Draft202012Validator)
+
+
+def test_healthz_names_the_model_engine_and_version(
+    http: httpx.Client, spec: dict[str, object], local: DigitClassifier
+) -> None:
+    response = http.get("/healthz")
+    assert response.status_code == 200
+    health = response.json()
+    check(spec, "Health", health)
+    assert health["status"] == "ok"
+    assert health["engine"] == local.backend
+    assert health["model"]["architecture"] == local.metadata.architecture
+    assert health["model"]["classes"] == list(range(10))
+    import mnistcnn
+
+    assert health["version"] == mnistcnn.__version__
+
+
+def test_openapi_is_a_valid_description_of_every_route(spec: dict[str, object]) -> None:
+    validate_spec(spec)  # type: ignore[arg-type]
+    paths = spec["paths"]
+    assert isinstance(paths, dict)
+    assert set(paths) == {"/", "/healthz", "/openapi.json", "/v1/predict", "/v1/read"}
+    predict = paths["/v1/predict"]["post"]
+    assert set(predict["requestBody"]["content"]) == {
+        "multipart/form-data",
+        "application/json",
+        "image/*",
+    }
+    assert {"200", "400", "413", "415", "422"} <= set(predict["responses"])
+
+
+def expected(local: DigitClassifier, data: bytes) -> np.ndarray:
+    return local.predict_proba(data)[0]
+
+
+def assert_answers(
+    answer: dict[str, object], local: DigitClassifier, sent: list[bytes], spec: dict[str, object]
+) -> None:
+    check(spec, "Predictions", answer)
+    predictions = answer["predictions"]
+    assert isinstance(predictions, list) and len(predictions) == len(sent)
+    for prediction, data in zip(predictions, sent, strict=True):
+        wanted = expected(local, data)
+        np.testing.assert_allclose(prediction["probabilities"], wanted, atol=1e-5)
+        assert prediction["digit"] == int(wanted.argmax())
+        assert prediction["probability"] == pytest.approx(float(wanted.max()), abs=1e-5)
+
+
+def test_multipart_files_are_answered_in_order(
+    http: httpx.Client,
+    local: DigitClassifier,
+    pictures: list[tuple[str, bytes]],
+    spec: dict[str, object],
+    test_set: MnistDataset,
+) -> None:
+    files = [("file", (f"p{i}", data, kind)) for i, (kind, data) in enumerate(pictures)]
+    response = http.post("/v1/predict", files=files)
+    assert response.status_code == 200, response.text
+    assert_answers(response.json(), local, [data for _, data in pictures], spec)
+    digits = [p["digit"] for p in response.json()["predictions"][:6]]
+    assert digits == test_set.labels[:6].tolist()  # the real labels, not only agreement
+
+
+def test_json_base64_and_data_urls(
+    http: httpx.Client,
+    local: DigitClassifier,
+    pictures: list[tuple[str, bytes]],
+    spec: dict[str, object],
+) -> None:
+    sent = [data for _, data in pictures[:4]]
+    encoded = [
+        base64.b64encode(sent[0]).decode(),
+        "data:image/png;base64," + base64.b64encode(sent[1]).decode(),
+        base64.urlsafe_b64encode(sent[2]).decode().rstrip("="),  # URL-safe, unpadded
+        base64.encodebytes(sent[3]).decode(),  # wrapped at 76 characters, as `base64` prints
+    ]
+    response = http.post("/v1/predict", json={"images": encoded})
+    assert response.status_code == 200, response.text
+    assert_answers(response.json(), local, sent, spec)
+
+
+@pytest.mark.parametrize("index", [0, 7, 10])
+def test_a_raw_body_is_one_picture(
+    http: httpx.Client,
+    local: DigitClassifier,
+    pictures: list[tuple[str, bytes]],
+    spec: dict[str, object],
+    index: int,
+) -> None:
+    kind, data = pictures[index]
+    response = http.post("/v1/predict", content=data, headers={"Content-Type": kind})
+    assert response.status_code == 200, response.text
+    assert_answers(response.json(), local, [data], spec)
+    octets = http.post(
+        "/v1/predict", content=data, headers={"Content-Type": "application/octet-stream"}
+    )
+    assert octets.json() == response.json()
+
+
+def test_model_input_is_what_the_library_shows(
+    http: httpx.Client, pictures: list[tuple[str, bytes]], spec: dict[str, object]
+) -> None:
+    kind, data = pictures[7]  # a photo: normalised, so the 28x28 view is not the file itself
+    response = http.post(
+        "/v1/predict?include=model_input", content=data, headers={"Content-Type": kind}
+    )
+    assert response.status_code == 200
+    check(spec, "Predictions", response.json())
+    seen = np.array(response.json()["predictions"][0]["model_input"], dtype=np.uint8)
+    np.testing.assert_array_equal(seen, DigitClassifier.preprocess(data))
+
+
+@pytest.mark.parametrize("preprocess", ["normalize", "raw"])
+def test_preprocess_option(
+    http: httpx.Client,
+    local: DigitClassifier,
+    pictures: list[tuple[str, bytes]],
+    preprocess: str,
+) -> None:
+    kind, data = pictures[8]
+    response = http.post(
+        f"/v1/predict?preprocess={preprocess}", content=data, headers={"Content-Type": kind}
+    )
+    assert response.status_code == 200
+    wanted = local.predict_proba(data, preprocess=preprocess)[0]  # type: ignore[arg-type]
+    answer = response.json()["predictions"][0]["probabilities"]
+    np.testing.assert_allclose(answer, wanted, atol=1e-5)
+
+
+def test_read_gives_the_library_reading(
+    http: httpx.Client, local: DigitClassifier, spec: dict[str, object]
+) -> None:
+    for number in held_out.numbers("apart", 3, seed=21):
+        data = png(number.picture)
+        response = http.post("/v1/read", files={"file": ("n.png", data, "image/png")})
+        assert response.status_code == 200, response.text
+        reading = response.json()
+        check(spec, "Reading", reading)
+        wanted = local.read_digits(data)
+        assert reading["text"] == wanted.text
+        assert reading["probability"] == pytest.approx(wanted.probability, abs=1e-5)
+        assert [d["box"] for d in reading["digits"]] == [list(d.box) for d in wanted.digits]
+        assert [d["digit"] for d in reading["digits"]] == [d.label for d in wanted.digits]
+    assert reading["text"] == number.text  # the last number, read right (not only agreement)
+
+
+def test_read_reports_printed_boxes(
+    http: httpx.Client, local: DigitClassifier, spec: dict[str, object]
+) -> None:
+    number = next(held_out.numbers("boxed", 1, seed=3))
+    data = jpeg_bytes(number.picture)
+    response = http.post(
+        "/v1/read?min_confidence=0.9", content=data, headers={"Content-Type": "image/jpeg"}
+    )
+    assert response.status_code == 200
+    reading = response.json()
+    check(spec, "Reading", reading)
+    wanted = local.read_digits(data, min_confidence=0.9)
+    assert len(reading["boxes"]) == len(wanted.boxes) == 6
+    assert [b["box"] for b in reading["boxes"]] == [list(b.box) for b in wanted.boxes]
+    assert reading["confident"] == wanted.confident
+
+
+def bomb_png(width: int, height: int) -> bytes:
+    """A valid PNG header claiming ``width`` x ``height`` pixels, with hardly any data."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    rows = zlib.compress(b"\0" * (width + 1) * 8)
+    chunks = chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + chunks
+
+
+PNG = {"Content-Type": "image/png"}
+JSON = {"Content-Type": "application/json"}
+FORM = {"Content-Type": "multipart/form-data; boundary=x"}
+TEXT_FIELD = b'--x\r\nContent-Disposition: form-data; name="picture"\r\n\r\nabc\r\n--x--\r\n'
+BLANK = np.full((50, 50), 255, np.uint8)
+
+ERRORS = [
+    # (name, path, headers, body, status, type)
+    ("unreadable", "/v1/predict", PNG, b"not a picture", 400, "invalid_image"),
+    ("bomb", "/v1/predict", PNG, bomb_png(20000, 20000), 400, "invalid_image"),
+    ("blank", "/v1/predict", PNG, png(BLANK), 400, "invalid_image"),
+    ("empty body", "/v1/predict", PNG, b"", 400, "no_image"),
+    ("bad base64", "/v1/predict", JSON, b'{"images": ["@@@"]}', 400, "invalid_base64"),
+    ("plain data URL", "/v1/predict", JSON, b'{"images": ["data:,abc"]}', 400, "invalid_base64"),
+    ("no images", "/v1/predict", JSON, b'{"images": []}', 400, "no_image"),
+    ("malformed JSON", "/v1/predict", JSON, b'{"images": [', 422, "invalid_json"),
+    ("JSON list", "/v1/predict", JSON, b"[1, 2]", 422, "invalid_json"),
+    ("JSON number", "/v1/predict", JSON, b'{"images": [7]}', 422, "invalid_json"),
+    ("text", "/v1/predict", {"Content-Type": "text/plain"}, b"7", 415, "unsupported_media_type"),
+    ("no type", "/v1/read", {}, b"7", 415, "unsupported_media_type"),
+    ("form without file", "/v1/predict", FORM, TEXT_FIELD, 400, "no_image"),
+    ("bad parameter", "/v1/predict?preprocess=sharpen", PNG, b"x", 400, "invalid_parameter"),
+    ("bad confidence", "/v1/read?min_confidence=2", PNG, b"x", 400, "invalid_parameter"),
+    ("two to read", "/v1/read", JSON, b'{"images": ["AAAA", "AAAA"]}', 400, "too_many_images"),
+    ("unknown path", "/v2/predict", PNG, b"x", 404, "not_found"),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "body", "status", "kind"),
+    [case[1:] for case in ERRORS],
+    ids=[case[0] for case in ERRORS],
+)
+def test_errors_are_json_with_their_status(
+    http: httpx.Client,
+    spec: dict[str, object],
+    path: str,
+    headers: dict[str, str],
+    body: bytes,
+    status: int,
+    kind: str,
+) -> None:
+    response = http.post(path, content=body, headers=headers)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    check(spec, "Error", response.json())
+    assert response.json()["error"]["type"] == kind
+    assert "Traceback" not in response.text
+    assert http.get("/healthz").status_code == 200  # the server is still up
+
+
+def test_wrong_method_and_unknown_get(http: httpx.Client, spec: dict[str, object]) -> None:
+    response = http.get("/v1/predict")
+    assert response.status_code == 405
+    assert response.json()["error"]["type"] == "method_not_allowed"
+    response = http.get("/nothing/here")
+    assert response.status_code == 404
+    check(spec, "Error", response.json())
+
+
+def test_too_many_pictures(http: httpx.Client, pictures: list[tuple[str, bytes]]) -> None:
+    data = base64.b64encode(pictures[0][1]).decode()
+    response = http.post("/v1/predict", json={"images": [data] * 257})
+    assert response.status_code == 400
+    assert "the limit is 256" in response.json()["error"]["message"]
+    files = [("file", (f"{i}.png", pictures[0][1], "image/png")) for i in range(300)]
+    response = http.post("/v1/predict", files=files)
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "too_many_images"
+
+
+def test_a_bad_picture_among_good_ones_is_named(
+    http: httpx.Client, pictures: list[tuple[str, bytes]]
+) -> None:
+    files = [
+        ("file", ("a.png", pictures[0][1], "image/png")),
+        ("file", ("b.png", b"junk", "image/png")),
+    ]
+    response = http.post("/v1/predict", files=files)
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith("picture 1: ")
+
+
+def raw_post(url: str, head: bytes, chunks: Iterator[bytes]) -> tuple[int, bytes]:
+    """Send a request by hand (to declare sizes or stream chunks as no client library
+    would), and return the status and body of the answer."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=60) as connection:
+        connection.sendall(head)
+        for chunk in chunks:
+            try:
+                connection.sendall(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+        answer = b""
+        while data := connection.recv(65536):
+            answer += data
+            if b"\r\n\r\n" in answer:
+                headers, _, body = answer.partition(b"\r\n\r\n")
+                length = int(headers.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                if len(body) >= length:
+                    return int(headers.split(b" ")[1]), body[:length]
+    raise AssertionError(f"no complete answer: {answer!r}")
+
+
+def test_body_over_the_limit_is_413_declared_or_streamed(
+    server: Server, http: httpx.Client
+) -> None:
+    limit = 10 * 1024**2
+    declared = (
+        b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+        + f"Content-Length: {limit + 1}\r\n\r\n".encode()
+    )
+    status, body = raw_post(server.url, declared, iter([]))  # refused before any byte is sent
+    assert status == 413
+    assert json.loads(body)["error"]["type"] == "body_too_large"
+    assert "10,485,760" in json.loads(body)["error"]["message"]
+
+    chunked = (
+        b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n"
+    )
+    piece = b"%x\r\n%s\r\n" % (1024**2, b"\0" * 1024**2)
+    status, body = raw_post(server.url, chunked, iter([piece] * 11 + [b"0\r\n\r\n"]))
+    assert status == 413
+    assert json.loads(body)["error"]["type"] == "body_too_large"
+
+    files = {"file": ("big.png", b"\0" * (limit + 10), "image/png")}
+    assert http.post("/v1/predict", files=files).status_code == 413
+    assert http.get("/healthz").status_code == 200
+
+
+def test_concurrent_clients_get_their_own_answers_with_flat_memory(
+    server: Server,
+    http: httpx.Client,
+    local: DigitClassifier,
+    test_set: MnistDataset,
+) -> None:
+    sent = [png(test_set.images[i]) for i in range(200, 264)]
+    wanted = [int(local.predict(data)[0]) for data in sent]
+
+    def client(worker: int, rounds: int) -> list[tuple[int, int, int]]:
+        answers = []
+        with httpx.Client(base_url=server.url, timeout=60) as own:
+            for round_ in range(rounds):
+                index = (worker * 7 + round_) % len(sent)
+                response = own.post(
+                    "/v1/predict", content=sent[index], headers={"Content-Type": "image/png"}
+                )
+                digit = response.json()["predictions"][0]["digit"]
+                answers.append((index, response.status_code, digit))
+        return answers
+
+    def load(rounds: int) -> list[tuple[int, int, int]]:
+        with ThreadPoolExecutor(16) as pool:
+            results = pool.map(lambda worker: client(worker, rounds), range(16))
+            return [answer for answers in results for answer in answers]
+
+    load(10)  # warm up: the server's allocations reach their working size
+    before = server.rss()
+    answers = load(40)
+    after = server.rss()
+    assert len(answers) == 640
+    assert all(status == 200 for _, status, _ in answers)
+    assert all(digit == wanted[index] for index, _, digit in answers)
+    assert after - before < 20 * 1024**2, f"server memory grew {(after - before) / 1e6:.1f} MB"
+    batching = http.get("/healthz").json()["batching"]
+    assert batching["largest"] > 1  # concurrent requests shared network calls
+
+
+def test_sigterm_finishes_the_request_in_flight_and_exits_0(test_set: MnistDataset) -> None:
+    data = png(test_set.images[0])
+    with running_server() as server:
+        head = (
+            b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+            + f"Content-Length: {len(data)}\r\n\r\n".encode()
+        )
+        answer: dict[str, object] = {}
+
+        def chunks() -> Iterator[bytes]:
+            yield data[:100]
+            time.sleep(0.5)  # the request is in flight when the signal arrives
+            server.process.send_signal(15)
+            time.sleep(0.5)
+            yield data[100:]
+
+        def send() -> None:
+            answer["reply"] = raw_post(server.url, head, chunks())
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        sender.join(60)
+        status = server.process.wait(60)
+        assert answer["reply"][0] == 200  # type: ignore[index]
+        assert json.loads(answer["reply"][1])["predictions"][0]["digit"] == 7  # type: ignore[index]
+        assert status == 0, server.output()
+        assert "mnistcnn serve: stopped" in server.output()
+        assert "Traceback" not in server.output()
+
+
+def test_cli_errors(tmp_path: Path) -> None:
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    try:
+        result = cli("serve", "--port", str(busy.getsockname()[1]))
+    finally:
+        busy.close()
+    assert result.returncode == 1
+    assert "cannot listen on 127.0.0.1:" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = cli("serve", "--max-body", "lots")
+    assert result.returncode == 2
+    assert "'lots' is not a size" in result.stderr
+    result = cli("serve", "--model", str(tmp_path / "missing"))
+    assert result.returncode == 1
+    assert "mnistcnn serve: error:" in result.stderr
