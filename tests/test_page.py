@@ -1,0 +1,416 @@
+"""The page of ``mnistcnn serve`` in a real headless Chromium, driven by Selenium.
+
+Digits are drawn with pointer strokes (mouse, pen and touch), as people draw them; the answers
+are read from ``#result[data-digit]``. Needs Debian's ``chromium`` and ``chromium-driver``
+(``.ci/run`` installs them); without them these tests are skipped, unless
+``MNISTCNN_REQUIRE_BROWSER=1`` (set by CI) makes that a failure. With
+``MNISTCNN_SCREENSHOTS=DIR`` the screenshots are also saved in DIR (the documentation's come
+from there).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mnistcnn import DigitClassifier
+from tests import held_out
+from tests.pictures import load_usps, photo_of
+from tests.server import Server, running_server
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("server")]
+
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+CHROMIUM = Path("/usr/bin/chromium")
+
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.actions import interaction  # noqa: E402
+from selenium.webdriver.common.actions.action_builder import ActionBuilder  # noqa: E402
+from selenium.webdriver.common.actions.pointer_input import PointerInput  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+Stroke = list[tuple[float, float]]
+
+
+def _curve(function: object, start: float, stop: float, steps: int = 40) -> Stroke:
+    points = []
+    for i in range(steps + 1):
+        t = start + (stop - start) * i / steps
+        points.append(function(t))  # type: ignore[operator]
+    return points
+
+
+# Digits as people draw them with a finger or a mouse: one or two strokes each, in a unit square
+# (x right, y down). Made by hand from how the digits are written, never fitted to the model.
+DIGITS: dict[int, list[Stroke]] = {
+    0: [_curve(lambda t: (0.5 + 0.22 * math.sin(t), 0.5 - 0.34 * math.cos(t)), 0, 2 * math.pi)],
+    1: [[(0.56, 0.14), (0.46, 0.86)]],
+    2: [
+        [
+            (0.3, 0.32),
+            (0.38, 0.19),
+            (0.5, 0.14),
+            (0.63, 0.19),
+            (0.68, 0.32),
+            (0.62, 0.47),
+            (0.46, 0.63),
+            (0.3, 0.83),
+            (0.72, 0.83),
+        ]
+    ],
+    3: [
+        [
+            (0.3, 0.2),
+            (0.5, 0.13),
+            (0.66, 0.22),
+            (0.64, 0.38),
+            (0.47, 0.48),
+            (0.66, 0.58),
+            (0.69, 0.72),
+            (0.55, 0.86),
+            (0.3, 0.8),
+        ]
+    ],
+    4: [[(0.55, 0.14), (0.28, 0.6), (0.76, 0.6)], [(0.62, 0.34), (0.62, 0.88)]],
+    5: [
+        [
+            (0.68, 0.15),
+            (0.36, 0.15),
+            (0.33, 0.46),
+            (0.5, 0.41),
+            (0.66, 0.5),
+            (0.69, 0.66),
+            (0.6, 0.82),
+            (0.45, 0.86),
+            (0.3, 0.8),
+        ]
+    ],
+    6: [
+        [
+            (0.64, 0.14),
+            (0.46, 0.3),
+            (0.34, 0.54),
+            (0.35, 0.75),
+            (0.5, 0.86),
+            (0.65, 0.78),
+            (0.67, 0.62),
+            (0.55, 0.52),
+            (0.4, 0.55),
+            (0.35, 0.65),
+        ]
+    ],
+    7: [[(0.28, 0.18), (0.72, 0.18), (0.45, 0.86)]],
+    8: [_curve(lambda t: (0.5 + 0.18 * math.sin(2 * t), 0.5 - 0.34 * math.cos(t)), 0, 2 * math.pi)],
+    9: [
+        _curve(lambda t: (0.5 + 0.16 * math.cos(t), 0.33 - 0.17 * math.sin(t)), 0, 2 * math.pi),
+        [(0.66, 0.33), (0.62, 0.86)],
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[WebDriver]:
+    missing = [str(path) for path in (CHROMEDRIVER, CHROMIUM) if not path.exists()]
+    if missing:
+        message = (
+            f"{', '.join(missing)} not found: apt-get install chromium chromium-driver "
+            "(as .ci/run does)"
+        )
+        if os.environ.get("MNISTCNN_REQUIRE_BROWSER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",  # CI runs as root
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1200,820",
+        "--force-device-scale-factor=1",
+        "--lang=en-US",
+    ):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    with running_server() as running:
+        yield running
+
+
+@pytest.fixture
+def page(browser: WebDriver, server: Server) -> WebDriver:
+    browser.get(server.url + "/")
+    browser.execute_script("localStorage.clear()")
+    browser.get(server.url + "/")
+    WebDriverWait(browser, 30).until(
+        lambda d: d.find_element(By.ID, "version").text != ""
+    )  # the page has asked /healthz: its script runs
+    browser.get_log("browser")  # start each test with an empty console
+    return browser
+
+
+def draw(
+    driver: WebDriver,
+    strokes: list[Stroke],
+    *,
+    kind: str = interaction.POINTER_MOUSE,
+    box: tuple[float, float, float, float] = (0, 0, 1, 1),
+) -> None:
+    """Draw ``strokes`` (unit-square points) into ``box`` (fractions of the canvas: left, top,
+    width, height) with a pointer of ``kind``, one pointer-down ... pointer-up per stroke."""
+    rect = driver.execute_script(
+        "const r = document.getElementById('canvas').getBoundingClientRect();"
+        "return [r.left, r.top, r.width, r.height];"
+    )
+    left, top, width, height = rect
+    bx, by, bw, bh = box
+    side = min(width * bw, height * bh)  # digits keep their shape in a wide canvas
+    origin_x = left + width * bx + (width * bw - side) / 2
+    origin_y = top + height * by + (height * bh - side) / 2
+    pointer = PointerInput(kind, f"{kind}-pointer")
+    actions = ActionBuilder(driver, mouse=pointer, duration=0)
+    for stroke in strokes:
+        dense = densify(stroke)
+        x, y = dense[0]
+        actions.pointer_action.move_to_location(
+            round(origin_x + x * side), round(origin_y + y * side)
+        )
+        actions.pointer_action.pointer_down()
+        for x, y in dense[1:]:
+            actions.pointer_action.move_to_location(
+                round(origin_x + x * side), round(origin_y + y * side)
+            )
+        actions.pointer_action.pointer_up()
+    actions.perform()
+
+
+def densify(stroke: Stroke, step: float = 0.03) -> Stroke:
+    """The stroke with points at most ``step`` apart, as a hand moving over a screen gives."""
+    points = [stroke[0]]
+    for (x0, y0), (x1, y1) in zip(stroke, stroke[1:], strict=False):
+        count = max(1, math.ceil(math.hypot(x1 - x0, y1 - y0) / step))
+        points += [
+            (x0 + (x1 - x0) * i / count, y0 + (y1 - y0) * i / count) for i in range(1, count + 1)
+        ]
+    return points
+
+
+def answer(driver: WebDriver) -> dict[str, str]:
+    """The result once the page has its answer to the latest stroke or upload."""
+    WebDriverWait(driver, 30).until(
+        lambda d: d.find_element(By.ID, "result").get_attribute("data-state") in ("done", "error")
+    )
+    result = driver.find_element(By.ID, "result")
+    return {
+        name: result.get_attribute(f"data-{name}") or "" for name in ("state", "digit", "text")
+    } | {"error": driver.find_element(By.ID, "error").text}
+
+
+def clear(driver: WebDriver) -> None:
+    driver.find_element(By.ID, "clear").click()
+
+
+def severe_console(driver: WebDriver) -> list[str]:
+    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def screenshot(driver: WebDriver, name: str, tmp_path: Path) -> Image.Image:
+    data = driver.get_screenshot_as_png()
+    (tmp_path / name).write_bytes(data)
+    target = os.environ.get("MNISTCNN_SCREENSHOTS")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        shutil.copy(tmp_path / name, Path(target) / name)
+    return Image.open(io.BytesIO(data)).convert("RGB")
+
+
+def assert_not_blank(image: Image.Image) -> None:
+    pixels = np.asarray(image, np.float32)
+    assert pixels.std() > 20, "the screenshot is nearly one colour"
+    colours = len(set(map(tuple, pixels.reshape(-1, 3)[::97].astype(int).tolist())))
+    assert colours > 20, f"only {colours} colours: the page did not render"
+
+
+def test_every_digit_drawn_with_the_mouse_is_recognised(page: WebDriver) -> None:
+    seen = {}
+    for digit, strokes in DIGITS.items():
+        clear(page)
+        draw(page, strokes)
+        seen[digit] = answer(page)["digit"]
+    assert seen == {digit: str(digit) for digit in DIGITS}
+    assert severe_console(page) == []
+
+
+def test_each_stroke_is_recognised_when_it_ends(page: WebDriver) -> None:
+    first, second = DIGITS[4]
+    draw(page, [first])
+    after_first = answer(page)
+    assert after_first["state"] == "done" and after_first["digit"] != ""
+    draw(page, [second])
+    assert answer(page)["digit"] == "4"
+    bars = page.find_elements(By.CSS_SELECTOR, "#bars .track")
+    assert len(bars) == 10
+    widths = [
+        float(b.find_element(By.CLASS_NAME, "fill").value_of_css_property("width")[:-2])
+        for b in bars
+    ]
+    assert int(np.argmax(widths)) == 4  # the longest bar is the answer's
+    view = page.execute_script(
+        "return Array.from(document.getElementById('model-input').getContext('2d')"
+        ".getImageData(0, 0, 28, 28).data.filter((v, i) => i % 4 === 0));"
+    )
+    pixels = np.array(view, np.uint8).reshape(28, 28)
+    assert pixels.max() > 200 and (pixels > 100).mean() < 0.5  # a digit, light on black
+    assert pixels[:, :4].max() < 50 and pixels[:4].max() < 50  # with MNIST's margins
+
+
+@pytest.mark.parametrize(
+    ("kind", "digit"), [(interaction.POINTER_PEN, 7), (interaction.POINTER_TOUCH, 3)]
+)
+def test_pen_and_touch(page: WebDriver, kind: str, digit: int) -> None:
+    draw(page, DIGITS[digit], kind=kind)
+    assert answer(page)["digit"] == str(digit)
+
+
+def test_clear_empties_the_canvas_and_the_answer(page: WebDriver) -> None:
+    draw(page, DIGITS[1])
+    assert answer(page)["digit"] == "1"
+    clear(page)
+    result = page.find_element(By.ID, "result")
+    assert result.get_attribute("data-digit") is None
+    assert result.get_attribute("data-state") == "empty"
+    ink = page.execute_script(
+        "const c = document.getElementById('canvas');"
+        "const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        "let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] !== d[0]) n++; return n;"
+    )
+    assert ink == 0
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, int]]:
+    """Photos of USPS digits (writers MNIST never had), as JPEG files, with their labels."""
+    usps, labels = load_usps()
+    rng = np.random.default_rng(5)
+    folder = tmp_path_factory.mktemp("photos")
+    made = []
+    for index in (3, 40, 77):
+        path = folder / f"digit-{index}.jpg"
+        photo_of(usps[index], rng).save(path, quality=85)
+        made.append((path, int(labels[index])))
+    return made
+
+
+def test_upload_a_photo(page: WebDriver, photos: list[tuple[Path, int]]) -> None:
+    local = DigitClassifier.pretrained()
+    for path, _ in photos:
+        page.find_element(By.ID, "upload").send_keys(str(path))
+        got = answer(page)
+        assert got["digit"] == str(int(local.predict(path)[0])), got
+    assert [label for _, label in photos] == [
+        int(d) for d in local.predict([p for p, _ in photos])
+    ]  # and the photos are read right, not only as the library reads them
+
+
+def test_drop_a_photo(page: WebDriver, photos: list[tuple[Path, int]]) -> None:
+    path, label = photos[0]
+    page.execute_script(
+        """
+        const bytes = Uint8Array.from(atob(arguments[0]), c => c.charCodeAt(0));
+        const file = new File([bytes], "dropped.jpg", {type: "image/jpeg"});
+        const data = new DataTransfer();
+        data.items.add(file);
+        const stage = document.getElementById("stage");
+        stage.dispatchEvent(new DragEvent("dragover", {dataTransfer: data, bubbles: true, cancelable: true}));
+        stage.dispatchEvent(new DragEvent("drop", {dataTransfer: data, bubbles: true, cancelable: true}));
+        """,
+        base64.b64encode(path.read_bytes()).decode(),
+    )
+    assert answer(page)["digit"] == str(label)
+
+
+def test_whole_number_mode_reads_and_draws_boxes(page: WebDriver) -> None:
+    page.find_element(By.CSS_SELECTOR, "label[for=mode-number]").click()
+    size = page.execute_script(
+        "const c = document.getElementById('canvas'); return [c.width, c.height];"
+    )
+    assert size[0] > 2 * size[1]  # a wide canvas for a number
+    for place, digit in enumerate((3, 1, 4)):
+        draw(page, DIGITS[digit], box=(0.05 + 0.3 * place, 0.1, 0.27, 0.8))
+    got = answer(page)
+    assert got["text"] == "314", got
+    assert page.find_element(By.ID, "overlay").get_attribute("data-boxes") == "3"
+    chips = page.find_elements(By.CSS_SELECTOR, "#digits span")
+    assert [chip.text[0] for chip in chips] == ["3", "1", "4"]
+
+
+def test_whole_number_mode_on_an_uploaded_number(page: WebDriver, tmp_path: Path) -> None:
+    number = next(held_out.numbers("apart", 1, seed=8))
+    path = tmp_path / "number.png"
+    number.picture.save(path)
+    page.find_element(By.CSS_SELECTOR, "label[for=mode-number]").click()
+    page.find_element(By.ID, "upload").send_keys(str(path))
+    got = answer(page)
+    assert got["text"] == DigitClassifier.pretrained().read_digits(path).text
+    assert int(page.find_element(By.ID, "overlay").get_attribute("data-boxes")) == len(got["text"])
+
+
+def test_an_error_is_shown_and_the_page_recovers(page: WebDriver, tmp_path: Path) -> None:
+    junk = tmp_path / "not-a-picture.png"
+    junk.write_bytes(b"this is text")
+    page.find_element(By.ID, "upload").send_keys(str(junk))
+    got = answer(page)
+    assert got["state"] == "error"
+    assert "not a readable image" in got["error"]
+    assert got["digit"] == ""
+    clear(page)
+    draw(page, DIGITS[7])
+    assert answer(page) == {"state": "done", "digit": "7", "text": "", "error": ""}
+
+
+def test_themes_and_screenshots(page: WebDriver, tmp_path: Path) -> None:
+    draw(page, DIGITS[2])
+    assert answer(page)["digit"] == "2"
+    light = screenshot(page, "serve-page-light.png", tmp_path)
+    assert_not_blank(light)
+    background = page.execute_script("return getComputedStyle(document.body).backgroundColor")
+    page.find_element(By.ID, "theme").click()
+    assert page.execute_script("return document.documentElement.dataset.theme") == "dark"
+    dark_background = page.execute_script("return getComputedStyle(document.body).backgroundColor")
+    assert dark_background != background
+    assert answer(page)["digit"] == "2"  # the drawing is kept, redrawn in the theme's ink
+    dark = screenshot(page, "serve-page-dark.png", tmp_path)
+    assert_not_blank(dark)
+    assert np.asarray(dark, np.float32).mean() < np.asarray(light, np.float32).mean() - 40
+    page.refresh()  # the choice is remembered
+    assert page.execute_script("return document.documentElement.dataset.theme") == "dark"
+
+
+def test_the_page_works_offline(page: WebDriver, server: Server) -> None:
+    resources = page.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)"
+    )
+    assert resources, "the page asked for nothing (not even /healthz)?"
+    assert all(name.startswith(server.url) for name in resources), resources
+    html = page.page_source
+    assert "https://" not in html and "http://" not in html.replace(server.url, "")
