@@ -231,6 +231,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: 2; 0 batches only requests that are already waiting)",
     )
     serve.add_argument(
+        "--max-batch",
+        type=int,
+        default=64,
+        metavar="N",
+        help="most pictures the network runs at once (default: 64; 1 turns batching off)",
+    )
+    serve.add_argument(
         "--threads", type=int, metavar="N", help="CPU threads for the network (default: all)"
     )
     serve.add_argument(
@@ -539,6 +546,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     if args.batch_window < 0:
         raise ValueError(f"--batch-window must be at least 0 ms; got {args.batch_window}.")
+    if args.max_batch < 1:
+        raise ValueError(f"--max-batch must be at least 1; got {args.max_batch}.")
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be from 0 to 65535; got {args.port}.")
     if args.model is None:
@@ -561,6 +570,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         max_body=args.max_body,
         batch_window=args.batch_window / 1000,
+        max_batch=args.max_batch,
         log_level=args.log_level,
         ready=ready,
     )

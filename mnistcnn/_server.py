@@ -403,6 +403,7 @@ def serve(
     port: int = 8000,
     max_body: int = DEFAULT_MAX_BODY,
     batch_window: float = 0.002,
+    max_batch: int = 64,
     log_level: str = "warning",
     ready: Callable[[str], None] | None = None,
 ) -> None:
@@ -418,6 +419,7 @@ def serve(
         port: the TCP port; ``0`` picks a free one (``ready`` is told which).
         max_body: as for :func:`create_app`.
         batch_window: as for :func:`create_app`.
+        max_batch: as for :func:`create_app` (1 runs every picture on its own).
         log_level: uvicorn's log level (``"info"`` logs every request).
         ready: called with the server's URL once it listens.
 
@@ -431,7 +433,7 @@ def serve(
         raise MissingDependencyError(
             f"mnistcnn serve needs Starlette and uvicorn, which are not installed: {SERVE_EXTRA}."
         ) from exc
-    app = create_app(classifier, max_body=max_body, batch_window=batch_window)
+    app = create_app(classifier, max_body=max_body, batch_window=batch_window, max_batch=max_batch)
     listener = _bind(host, port)
     config = uvicorn.Config(
         app,
@@ -470,7 +472,10 @@ def _ignore(signum: int, frame: object) -> None:
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    listener = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named, not left 0: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on
+    # connections whose listening socket says so. Without it every answer on a kept-alive
+    # connection waits 40 ms for the client's delayed ACK.
+    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((host, port))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import io
+import itertools
 import math
 import os
 import shutil
@@ -207,7 +208,7 @@ def draw(
 def densify(stroke: Stroke, step: float = 0.03) -> Stroke:
     """The stroke with points at most ``step`` apart, as a hand moving over a screen gives."""
     points = [stroke[0]]
-    for (x0, y0), (x1, y1) in zip(stroke, stroke[1:], strict=False):
+    for (x0, y0), (x1, y1) in itertools.pairwise(stroke):
         count = max(1, math.ceil(math.hypot(x1 - x0, y1 - y0) / step))
         points += [
             (x0 + (x1 - x0) * i / count, y0 + (y1 - y0) * i / count) for i in range(1, count + 1)
@@ -341,8 +342,9 @@ def test_drop_a_photo(page: WebDriver, photos: list[tuple[Path, int]]) -> None:
         const data = new DataTransfer();
         data.items.add(file);
         const stage = document.getElementById("stage");
-        stage.dispatchEvent(new DragEvent("dragover", {dataTransfer: data, bubbles: true, cancelable: true}));
-        stage.dispatchEvent(new DragEvent("drop", {dataTransfer: data, bubbles: true, cancelable: true}));
+        const how = {dataTransfer: data, bubbles: true, cancelable: true};
+        stage.dispatchEvent(new DragEvent("dragover", how));
+        stage.dispatchEvent(new DragEvent("drop", how));
         """,
         base64.b64encode(path.read_bytes()).decode(),
     )

@@ -3,6 +3,7 @@ answers compared with the same pictures given to the library in this process."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -477,3 +478,32 @@ def test_cli_errors(tmp_path: Path) -> None:
     result = cli("serve", "--model", str(tmp_path / "missing"))
     assert result.returncode == 1
     assert "mnistcnn serve: error:" in result.stderr
+
+
+def test_connections_have_nagles_algorithm_off() -> None:
+    """Kept-alive connections answer at once: without TCP_NODELAY on the accepted sockets,
+    each answer waited 40 ms for the client's delayed ACK (25 requests/s per connection)."""
+    from mnistcnn._server import _bind
+
+    listener = _bind("127.0.0.1", 0)
+
+    async def accepted_nodelay() -> int:
+        seen: list[int] = []
+
+        async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            connection = writer.get_extra_info("socket")
+            seen.append(connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(on_connect, sock=listener)
+        reader, writer = await asyncio.open_connection(*listener.getsockname()[:2])
+        await reader.read()
+        writer.close()
+        server.close()
+        await server.wait_closed()
+        return seen[0]
+
+    try:
+        assert asyncio.run(accepted_nodelay()) != 0
+    finally:
+        listener.close()
