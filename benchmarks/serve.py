@@ -154,6 +154,17 @@ def main() -> None:
 
                     plan.append((workload, name, run))
 
+                    def alone(
+                        server: Server = server,
+                        pictures: list[bytes] = pictures,
+                        key: tuple[str, str] = (workload, f"{name}, one client"),
+                    ) -> None:
+                        rate, times = load(server, pictures, 1, args.requests * 2)
+                        rates.setdefault(key, []).append(rate)
+                        latencies.setdefault(key, []).extend(times)
+
+                    plan.append((workload, name, alone))
+
                 def local(pictures: list[bytes] = pictures, workload: str = workload) -> None:
                     single, batch, times = in_process(
                         classifier, pictures, args.clients * args.requests // 4
@@ -181,15 +192,22 @@ def main() -> None:
         print("| | requests/s | x one-at-a-time in-process | p50 | p99 |")
         print("| --- | --- | --- | --- | --- |")
         reference = statistics.median(rates[(workload, ONE)])
-        for (kind, name), values in rates.items():
-            if kind != workload:
-                continue
-            rate = statistics.median(values)
-            times = latencies.get((kind, name))
+        names = [ONE, BATCHES, *servers, *(f"{name}, one client" for name in servers)]
+        for name in names:
+            rate = statistics.median(rates[(workload, name)])
+            times = latencies.get((workload, name))
             p50 = f"{percentile(times, 50) * 1000:.2f} ms" if times else ""
             p99 = f"{percentile(times, 99) * 1000:.2f} ms" if times else ""
             print(f"| {name} | {rate:,.0f} | {rate / reference:.2f} | {p50} | {p99} |")
-        print()
+        gain = statistics.median(
+            a / b
+            for a, b in zip(
+                rates[(workload, "server, micro-batching")],
+                rates[(workload, "server, --max-batch 1")],
+                strict=True,
+            )
+        )
+        print(f"\nmicro-batching: {gain:.2f}x the requests/s of the unbatched server\n")
     print("| server | memory before | after round 1 | after the last round |")
     print("| --- | --- | --- | --- |")
     for name in memory_before:

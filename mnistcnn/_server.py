@@ -30,6 +30,7 @@ from ._batching import MicroBatcher
 from ._errors import ImageError, MissingDependencyError
 from ._inputs import Preprocess, picture_unit
 from ._openapi import openapi_document
+from ._quiet import quiet_paddle_import
 from ._requests import RequestError, pictures_in
 from ._version import __version__
 
@@ -103,7 +104,8 @@ def create_app(
             f"max_body and max_images must be at least 1; got {max_body} and {max_images}."
         )
     if classifier is None:
-        from ._classifier import DigitClassifier
+        with quiet_paddle_import():
+            from ._classifier import DigitClassifier
 
         classifier = DigitClassifier.pretrained()
     model = classifier

@@ -351,7 +351,7 @@ def test_drop_a_photo(page: WebDriver, photos: list[tuple[Path, int]]) -> None:
     assert answer(page)["digit"] == str(label)
 
 
-def test_whole_number_mode_reads_and_draws_boxes(page: WebDriver) -> None:
+def test_whole_number_mode_reads_and_draws_boxes(page: WebDriver, tmp_path: Path) -> None:
     page.find_element(By.CSS_SELECTOR, "label[for=mode-number]").click()
     size = page.execute_script(
         "const c = document.getElementById('canvas'); return [c.width, c.height];"
@@ -364,6 +364,7 @@ def test_whole_number_mode_reads_and_draws_boxes(page: WebDriver) -> None:
     assert page.find_element(By.ID, "overlay").get_attribute("data-boxes") == "3"
     chips = page.find_elements(By.CSS_SELECTOR, "#digits span")
     assert [chip.text[0] for chip in chips] == ["3", "1", "4"]
+    assert_not_blank(screenshot(page, "serve-page-number.png", tmp_path))
 
 
 def test_whole_number_mode_on_an_uploaded_number(page: WebDriver, tmp_path: Path) -> None:
