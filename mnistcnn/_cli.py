@@ -542,8 +542,9 @@ def _show(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from ._classifier import DigitClassifier
-    from ._server import serve
+    from ._server import require_serve_extra, serve
 
+    require_serve_extra()  # before the model is loaded, which takes seconds
     if args.batch_window < 0:
         raise ValueError(f"--batch-window must be at least 0 ms; got {args.batch_window}.")
     if args.max_batch < 1:

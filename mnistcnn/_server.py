@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import importlib.util
 import json
 import logging
 import math
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from ._classifier import DigitClassifier
     from ._reading import Reading
 
-__all__ = ["DEFAULT_MAX_BODY", "SERVE_EXTRA", "create_app", "serve"]
+__all__ = ["DEFAULT_MAX_BODY", "SERVE_EXTRA", "create_app", "require_serve_extra", "serve"]
 
 logger = logging.getLogger(__name__)
 
@@ -89,16 +90,13 @@ def create_app(
         MissingDependencyError: the ``serve`` extra is not installed.
         ValueError: a limit below 1 or a negative window.
     """
-    try:
-        from starlette.applications import Starlette
-        from starlette.exceptions import HTTPException
-        from starlette.middleware import Middleware
-        from starlette.responses import HTMLResponse, JSONResponse, Response
-        from starlette.routing import Route
-    except ImportError as exc:
-        raise MissingDependencyError(
-            f"mnistcnn serve needs Starlette and uvicorn, which are not installed: {SERVE_EXTRA}."
-        ) from exc
+    require_serve_extra()
+    from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
+    from starlette.middleware import Middleware
+    from starlette.responses import HTMLResponse, JSONResponse, Response
+    from starlette.routing import Route
+
     if max_body < 1 or max_images < 1:
         raise ValueError(
             f"max_body and max_images must be at least 1; got {max_body} and {max_images}."
@@ -227,6 +225,34 @@ def create_app(
         exception_handlers={HTTPException: http_error, Exception: internal_error},
         lifespan=lifespan,
     )
+
+
+def require_serve_extra() -> None:
+    """Check that the ``serve`` extra is installed.
+
+    Raises:
+        MissingDependencyError: Starlette, uvicorn or python-multipart is missing.
+    """
+    missing = [
+        package
+        for package, module in (
+            ("starlette", "starlette"),
+            ("uvicorn", "uvicorn"),
+            ("python-multipart", "python_multipart"),
+        )
+        if not _importable(module)
+    ]
+    if missing:
+        raise MissingDependencyError(
+            f"mnistcnn serve needs {', '.join(missing)}, not installed: {SERVE_EXTRA}."
+        )
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a module set to None in sys.modules (tests do)
+        return False
 
 
 def _warm_up(model: DigitClassifier) -> None:
@@ -429,12 +455,9 @@ def serve(
         MissingDependencyError: the ``serve`` extra is not installed.
         OSError: the address cannot be bound (the port in use, say).
     """
-    try:
-        import uvicorn
-    except ImportError as exc:
-        raise MissingDependencyError(
-            f"mnistcnn serve needs Starlette and uvicorn, which are not installed: {SERVE_EXTRA}."
-        ) from exc
+    require_serve_extra()
+    import uvicorn
+
     app = create_app(classifier, max_body=max_body, batch_window=batch_window, max_batch=max_batch)
     listener = _bind(host, port)
     config = uvicorn.Config(

@@ -9,6 +9,8 @@ import io
 import json
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 import zlib
@@ -507,3 +509,24 @@ def test_connections_have_nagles_algorithm_off() -> None:
         assert asyncio.run(accepted_nodelay()) != 0
     finally:
         listener.close()
+
+
+def test_without_the_serve_extra_the_command_names_it() -> None:
+    """In a process where Starlette cannot be imported, ``mnistcnn serve`` fails with the
+    extra to install (checked before the model is loaded)."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.modules['starlette'] = None\n"
+            "from mnistcnn._cli import main\n"
+            "raise SystemExit(main(['serve']))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert 'needs starlette, not installed: pip install "mnistcnn[serve]"' in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "mnistcnn serve:" not in result.stdout  # it never listened

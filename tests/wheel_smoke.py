@@ -5,9 +5,9 @@
 Checks the sdist holds the sources and none of the build output, then runs
 ``mnistcnn --version``, ``mnistcnn --help`` and a prediction on a drawn picture with the
 shipped weights (``DigitClassifier.pretrained()``), in an empty temporary directory, without
-the optional matplotlib and ONNX Runtime (plotting and the ONNX engine must then say which
-extra to install). Used by the ``pkg``
-tox environment.
+the optional matplotlib, ONNX Runtime and Starlette (plotting, the ONNX engine and the server
+must then say which extra to install), and checks the served page is installed. Used by the
+``pkg`` tox environment.
 """
 
 from __future__ import annotations
@@ -40,6 +40,16 @@ except MissingDependencyError as exc:
     assert 'pip install "mnistcnn[onnx]"' in str(exc), exc
 else:
     raise AssertionError("onnxruntime is not a requirement, yet the ONNX engine loaded")
+from mnistcnn import create_app
+try:
+    create_app(classifier)
+except MissingDependencyError as exc:
+    assert 'pip install "mnistcnn[serve]"' in str(exc), exc
+else:
+    raise AssertionError("starlette is not a requirement, yet the app was made")
+import importlib.resources
+page = importlib.resources.files("mnistcnn") / "_web" / "index.html"
+assert 'id="canvas"' in page.read_text(encoding="utf-8"), "the served page is not installed"
 try:
     plot_digits(__import__("numpy").zeros((1, 28, 28), "uint8"))
 except MissingDependencyError as exc:
@@ -56,6 +66,7 @@ SDIST_MUST_HAVE = (
     "mnistcnn/__init__.py",
     "mnistcnn/weights/mnistcnn_best_meta.json",
     "mnistcnn/weights/mnistcnn_best.onnx",
+    "mnistcnn/_web/index.html",
     "tests/conftest.py",
     "docs/conf.py",
     "examples/quickstart.py",
