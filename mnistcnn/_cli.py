@@ -564,6 +564,13 @@ def _serve(args: argparse.Namespace) -> int:
             f"{classifier.backend}); Ctrl+C to stop",
             flush=True,
         )
+        if not _loopback(args.host):
+            print(
+                f"mnistcnn serve: listening on {args.host}, reachable from other machines, "
+                "with no authentication; put it behind a proxy that has some.",
+                file=sys.stderr,
+                flush=True,
+            )
 
     serve(
         classifier,
@@ -577,3 +584,15 @@ def _serve(args: argparse.Namespace) -> int:
     )
     print("mnistcnn serve: stopped", flush=True)
     return 0
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` is an address of this machine only (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

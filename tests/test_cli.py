@@ -200,3 +200,22 @@ def test_the_library_speaks_in_plain_lines_not_paddles_log_format(
         resumed.stderr.splitlines()
     )
     assert "INFO]" not in resumed.stderr and "ccache" not in resumed.stderr  # Paddle's format
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.1.2.3", True),
+        ("::1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.20", False),
+        ("example.org", False),
+    ],
+)
+def test_serve_warns_unless_it_listens_on_loopback(host: str, loopback: bool) -> None:
+    from mnistcnn._cli import _loopback
+
+    assert _loopback(host) is loopback

@@ -252,7 +252,16 @@ def assert_not_blank(image: Image.Image) -> None:
     assert colours > 20, f"only {colours} colours: the page did not render"
 
 
-def test_every_digit_drawn_with_the_mouse_is_recognised(page: WebDriver) -> None:
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_every_digit_drawn_with_the_mouse_is_recognised(page: WebDriver, theme: str) -> None:
+    """In both themes: the dark one sends light ink on a dark canvas, the other polarity."""
+    if theme == "dark":
+        page.find_element(By.ID, "theme").click()
+    paper = page.execute_script(
+        "return Array.from(document.getElementById('canvas').getContext('2d')"
+        ".getImageData(1, 1, 1, 1).data.slice(0, 3))"
+    )
+    assert (sum(paper) > 600) == (theme == "light")
     seen = {}
     for digit, strokes in DIGITS.items():
         clear(page)
@@ -417,3 +426,19 @@ def test_the_page_works_offline(page: WebDriver, server: Server) -> None:
     assert all(name.startswith(server.url) for name in resources), resources
     html = page.page_source
     assert "https://" not in html and "http://" not in html.replace(server.url, "")
+
+
+def test_a_phone_sized_window(page: WebDriver, tmp_path: Path) -> None:
+    """On a phone-sized screen the page fits its width and a finger draws."""
+    size = page.get_window_size()
+    page.set_window_size(390, 844)
+    try:
+        overflow = page.execute_script(
+            "return document.documentElement.scrollWidth - window.innerWidth"
+        )
+        assert overflow <= 0, f"the page is {overflow} px wider than the screen"
+        draw(page, DIGITS[5], kind=interaction.POINTER_TOUCH)
+        assert answer(page)["digit"] == "5"
+        assert_not_blank(screenshot(page, "serve-page-phone.png", tmp_path))
+    finally:
+        page.set_window_size(size["width"], size["height"])
