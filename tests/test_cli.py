@@ -83,6 +83,7 @@ def test_train_evaluate_export_predict(
     assert plain.stdout.startswith(f"{files[0]}: {rows[0]['label']} (p=")
 
 
+@pytest.mark.cli
 def test_predict_reports_a_bad_file_and_goes_on(
     tmp_path: Path, saved_model: Path, test_set: MnistDataset
 ) -> None:
@@ -95,6 +96,7 @@ def test_predict_reports_a_bad_file_and_goes_on(
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.cli
 def test_show_writes_a_png(tmp_path: Path, saved_model: Path) -> None:
     result = cli(
         "show",
@@ -112,6 +114,7 @@ def test_show_writes_a_png(tmp_path: Path, saved_model: Path) -> None:
         assert grid.format == "PNG" and grid.width > 200 and grid.height > 90
 
 
+@pytest.mark.cli
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -130,6 +133,7 @@ def test_user_mistakes_give_one_line_and_exit_1(
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.cli
 def test_missing_data_is_explained(tmp_path: Path) -> None:
     env = {**os.environ, "MNISTCNN_DATA": str(tmp_path / "empty"), "XDG_CACHE_HOME": str(tmp_path)}
     result = subprocess.run(
@@ -163,6 +167,7 @@ def test_parser_is_the_documented_one() -> None:
     )
 
 
+@pytest.mark.cli
 def test_export_converts_between_weight_formats(tmp_path: Path) -> None:
     from mnistcnn import build_model, save
 

@@ -159,6 +159,7 @@ def test_cli_procs_switch(tmp_path: Path, mnist_dir: Path) -> None:
     )
 
 
+@pytest.mark.cli
 def test_missing_data_with_procs_is_one_clear_line(tmp_path: Path) -> None:
     result = cli(
         "train",

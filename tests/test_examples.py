@@ -58,6 +58,7 @@ def test_train_and_export(tmp_path: Path) -> None:
     assert (tmp_path / "model.json").is_file() and (tmp_path / "model.pdparams").is_file()
 
 
+@pytest.mark.cli
 def test_static_inference(saved_model: Path) -> None:
     result = run_python(EXAMPLES / "static_inference.py", saved_model)
     lines = result.stdout.splitlines()
@@ -79,6 +80,7 @@ def test_onnx_inference(saved_model: Path, tmp_path: Path) -> None:
     assert float(lines[3].split()[-1]) < 1e-4
 
 
+@pytest.mark.cli
 def test_recognise_photo(tmp_path: Path, test_set: MnistDataset) -> None:
     photo = photo_of(test_set.images[0], np.random.default_rng(0))
     photo.save(tmp_path / "seven.jpg")
@@ -99,6 +101,7 @@ def test_recognise_photo(tmp_path: Path, test_set: MnistDataset) -> None:
     assert "skipped:" in result.stdout and (tmp_path / "seven_seen.png").is_file()
 
 
+@pytest.mark.cli
 def test_read_postal_code(tmp_path: Path) -> None:
     ink, labels = load_usps()
     picture = number_picture([ink[i] for i in range(5)], np.random.default_rng(0))
@@ -111,6 +114,7 @@ def test_read_postal_code(tmp_path: Path) -> None:
     assert len(result.stdout.splitlines()) == 6
 
 
+@pytest.mark.cli
 def test_read_postal_code_on_an_envelope(tmp_path: Path) -> None:
     result = run_python(
         EXAMPLES / "read_postal_code.py",

@@ -163,7 +163,7 @@ def page(browser: WebDriver, server: Server) -> WebDriver:
     browser.get(server.url + "/")
     browser.execute_script("localStorage.clear()")
     browser.get(server.url + "/")
-    WebDriverWait(browser, 30).until(
+    WebDriverWait(browser, 30, poll_frequency=0.02).until(
         lambda d: d.find_element(By.ID, "version").text != ""
     )  # the page has asked /healthz: its script runs
     browser.get_log("browser")  # start each test with an empty console
@@ -205,7 +205,7 @@ def draw(
     actions.perform()
 
 
-def densify(stroke: Stroke, step: float = 0.03) -> Stroke:
+def densify(stroke: Stroke, step: float = 0.08) -> Stroke:
     """The stroke with points at most ``step`` apart, as a hand moving over a screen gives."""
     points = [stroke[0]]
     for (x0, y0), (x1, y1) in itertools.pairwise(stroke):
@@ -218,7 +218,7 @@ def densify(stroke: Stroke, step: float = 0.03) -> Stroke:
 
 def answer(driver: WebDriver) -> dict[str, str]:
     """The result once the page has its answer to the latest stroke or upload."""
-    WebDriverWait(driver, 30).until(
+    WebDriverWait(driver, 30, poll_frequency=0.02).until(
         lambda d: d.find_element(By.ID, "result").get_attribute("data-state") in ("done", "error")
     )
     result = driver.find_element(By.ID, "result")

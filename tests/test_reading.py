@@ -119,6 +119,7 @@ def test_blank_picture(model: DigitClassifier) -> None:
         model.read_digits(Image.new("L", (300, 100), 240))
 
 
+@pytest.mark.cli
 def test_cli_reads_numbers_as_json(usps: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
     cases = numbers(usps, 3, touching=False, seed=5)
     for i, (picture, _) in enumerate(cases):
@@ -145,6 +146,7 @@ def test_cli_reads_numbers_as_json(usps: tuple[np.ndarray, np.ndarray], tmp_path
         assert len(row["digits"]) == len(row["text"]) and len(row["digits"][0]["box"]) == 4
 
 
+@pytest.mark.cli
 def test_cli_show_saves_what_the_model_sees(
     tmp_path: Path, usps: tuple[np.ndarray, np.ndarray]
 ) -> None:
@@ -231,6 +233,7 @@ def test_coloured_ruled_lines_through_the_digits_are_not_ink(model: DigitClassif
     assert right >= 22 and right >= plain_right - 2, (right, plain_right)
 
 
+@pytest.mark.cli
 def test_cli_shows_the_boxes_it_found(tmp_path: Path) -> None:
     item = next(iter(held_out_numbers("boxed", 1, seed=15)))
     item.picture.save(tmp_path / "envelope.jpg", quality=95)

@@ -433,6 +433,7 @@ def test_concurrent_clients_get_their_own_answers_with_flat_memory(
     assert batching["largest"] > 1  # concurrent requests shared network calls
 
 
+@pytest.mark.cli
 def test_sigterm_finishes_the_request_in_flight_and_exits_0(test_set: MnistDataset) -> None:
     data = png(test_set.images[0])
     with running_server() as server:
@@ -463,6 +464,7 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_0(test_set: MnistDatas
         assert "Traceback" not in server.output()
 
 
+@pytest.mark.cli
 def test_cli_errors(tmp_path: Path) -> None:
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))
@@ -511,6 +513,7 @@ def test_connections_have_nagles_algorithm_off() -> None:
         listener.close()
 
 
+@pytest.mark.cli
 def test_without_the_serve_extra_the_command_names_it() -> None:
     """In a process where Starlette cannot be imported, ``mnistcnn serve`` fails with the
     extra to install (checked before the model is loaded)."""
