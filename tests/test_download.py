@@ -50,7 +50,9 @@ class Mirror:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, args=(0.02,), daemon=True
+        )  # a short poll interval: shutdown() waits for it (0.5 s by default, in every test)
         self.thread.start()
 
     def base(self, mode: str) -> str:
