@@ -146,7 +146,8 @@ def main() -> None:
         (transformed(DIGITS[digit], rng), digit)
         for digit in rng.integers(0, 10, args.count).tolist()
     ]
-    print(f"pen {PEN} px on a {CANVAS}-px canvas, {args.count} drawings per cell, seed {args.seed}\n")
+    print(f"pen {PEN} px on a {CANVAS}-px canvas; {args.count} drawings per cell; seed {args.seed}")
+    print()
     print("| drawings | theme | " + " | ".join(SIZES) + " |")
     print("| --- | --- |" + " --- |" * len(SIZES))
     for name, items in (("MNIST test writers", writers), ("hand-made strokes", templates)):
