@@ -238,6 +238,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="most pictures the network runs at once (default: 64; 1 turns batching off)",
     )
     serve.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="let web pages from ORIGIN (https://app.example.com, or * for any) call the API "
+        "from a browser (CORS); repeat for several (default: none, only the server's own page)",
+    )
+    serve.add_argument(
         "--threads", type=int, metavar="N", help="CPU threads for the network (default: all)"
     )
     serve.add_argument(
@@ -579,6 +587,7 @@ def _serve(args: argparse.Namespace) -> int:
         max_body=args.max_body,
         batch_window=args.batch_window / 1000,
         max_batch=args.max_batch,
+        allow_origins=args.allow_origin,
         log_level=args.log_level,
         ready=ready,
     )

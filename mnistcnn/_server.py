@@ -21,7 +21,7 @@ import logging
 import math
 import signal
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +71,7 @@ def create_app(
     max_images: int = DEFAULT_MAX_IMAGES,
     batch_window: float = 0.002,
     max_batch: int = 64,
+    allow_origins: Sequence[str] = (),
 ) -> Starlette:
     """The ASGI application of ``mnistcnn serve``, to run under any ASGI server or mount in one.
 
@@ -81,6 +82,9 @@ def create_app(
         batch_window: how long, in seconds, a batch waits for pictures of requests that
             arrived at the same time (it never waits when no other request is in flight).
         max_batch: the most pictures the network runs at once.
+        allow_origins: web origins (``"https://app.example.com"``, or ``"*"`` for any) whose
+            pages may call the API from a browser (CORS); none by default, as browsers then
+            allow only the server's own page.
 
     Returns:
         A :class:`starlette.applications.Starlette` app: ``GET /`` (the page), ``GET
@@ -88,7 +92,7 @@ def create_app(
 
     Raises:
         MissingDependencyError: the ``serve`` extra is not installed.
-        ValueError: a limit below 1 or a negative window.
+        ValueError: a limit below 1, a negative window, or an origin that is not one.
     """
     require_serve_extra()
     from starlette.applications import Starlette
@@ -101,6 +105,7 @@ def create_app(
         raise ValueError(
             f"max_body and max_images must be at least 1; got {max_body} and {max_images}."
         )
+    cors = _cors(allow_origins)
     if classifier is None:
         with quiet_paddle_import():
             from ._classifier import DigitClassifier
@@ -221,10 +226,34 @@ def create_app(
             Route("/v1/predict", answers(predict), methods=["POST"]),
             Route("/v1/read", answers(read), methods=["POST"]),
         ],
-        middleware=[Middleware(_BodyLimit, max_body=max_body)],
+        middleware=[Middleware(_BodyLimit, max_body=max_body), *cors],
         exception_handlers={HTTPException: http_error, Exception: internal_error},
         lifespan=lifespan,
     )
+
+
+def _cors(origins: Sequence[str]) -> list[Any]:
+    """Starlette's CORS middleware for ``origins`` (none when there are none)."""
+    if not origins:
+        return []
+    from starlette.middleware import Middleware
+    from starlette.middleware.cors import CORSMiddleware
+
+    for origin in origins:
+        if origin != "*" and not origin.startswith(("http://", "https://")):
+            raise ValueError(
+                f"allowed origin {origin!r} is not a web origin; write it as "
+                "https://host[:port] (or * for any)."
+            )
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type"],
+            max_age=3600,
+        )
+    ]
 
 
 def require_serve_extra() -> None:
@@ -432,6 +461,7 @@ def serve(
     max_body: int = DEFAULT_MAX_BODY,
     batch_window: float = 0.002,
     max_batch: int = 64,
+    allow_origins: Sequence[str] = (),
     log_level: str = "warning",
     ready: Callable[[str], None] | None = None,
 ) -> None:
@@ -448,6 +478,7 @@ def serve(
         max_body: as for :func:`create_app`.
         batch_window: as for :func:`create_app`.
         max_batch: as for :func:`create_app` (1 runs every picture on its own).
+        allow_origins: as for :func:`create_app`.
         log_level: uvicorn's log level (``"info"`` logs every request).
         ready: called with the server's URL once it listens.
 
@@ -458,7 +489,13 @@ def serve(
     require_serve_extra()
     import uvicorn
 
-    app = create_app(classifier, max_body=max_body, batch_window=batch_window, max_batch=max_batch)
+    app = create_app(
+        classifier,
+        max_body=max_body,
+        batch_window=batch_window,
+        max_batch=max_batch,
+        allow_origins=allow_origins,
+    )
     listener = _bind(host, port)
     config = uvicorn.Config(
         app,

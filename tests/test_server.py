@@ -47,9 +47,12 @@ def jpeg_bytes(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
+APP_ORIGIN = "http://app.example.test"
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
-    with running_server() as running:
+    with running_server("--allow-origin", APP_ORIGIN) as running:
         yield running
 
 
@@ -479,6 +482,9 @@ def test_cli_errors(tmp_path: Path) -> None:
     result = cli("serve", "--max-body", "lots")
     assert result.returncode == 2
     assert "'lots' is not a size" in result.stderr
+    result = cli("serve", "--allow-origin", "app.example.test")
+    assert result.returncode == 1
+    assert "'app.example.test' is not a web origin; write it as https://host" in result.stderr
     result = cli("serve", "--model", str(tmp_path / "missing"))
     assert result.returncode == 1
     assert "mnistcnn serve: error:" in result.stderr
@@ -533,3 +539,27 @@ def test_without_the_serve_extra_the_command_names_it() -> None:
     assert 'needs starlette, not installed: pip install "mnistcnn[serve]"' in result.stderr
     assert "Traceback" not in result.stderr
     assert "mnistcnn serve:" not in result.stdout  # it never listened
+
+
+def test_cors_only_for_the_origins_allowed(http: httpx.Client, test_set: MnistDataset) -> None:
+    preflight = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type",
+    }
+    allowed = http.options("/v1/predict", headers={"Origin": APP_ORIGIN, **preflight})
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == APP_ORIGIN
+    assert "POST" in allowed.headers["access-control-allow-methods"]
+    other = http.options("/v1/predict", headers={"Origin": "http://other.test", **preflight})
+    assert "access-control-allow-origin" not in other.headers
+    answer = http.post(
+        "/v1/predict",
+        content=png(test_set.images[0]),
+        headers={"Content-Type": "image/png", "Origin": APP_ORIGIN},
+    )
+    assert answer.status_code == 200
+    assert answer.headers["access-control-allow-origin"] == APP_ORIGIN
+    plain = http.post(
+        "/v1/predict", content=png(test_set.images[0]), headers={"Content-Type": "image/png"}
+    )
+    assert "access-control-allow-origin" not in plain.headers  # no Origin: no CORS headers
