@@ -276,6 +276,7 @@ def test_whole_number_mode_reads_and_draws_boxes(page: WebDriver, tmp_path: Path
         "const c = document.getElementById('canvas'); return [c.width, c.height];"
     )
     assert size[0] > 2 * size[1]  # a wide canvas for a number
+    assert page.find_element(By.ID, "subtitle").text == "write a number"
     for place, digit in enumerate((3, 1, 4)):
         draw(page, DIGITS[digit], box=(0.05 + 0.3 * place, 0.1, 0.27, 0.8))
     got = answer(page)
