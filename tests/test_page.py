@@ -137,6 +137,16 @@ def answer(driver: WebDriver) -> dict[str, str]:
     } | {"error": driver.find_element(By.ID, "error").text}
 
 
+def ink_pixels(driver: WebDriver) -> int:
+    """How many canvas pixels differ from its top-left one (the paper)."""
+    count: int = driver.execute_script(
+        "const c = document.getElementById('canvas');"
+        "const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        "let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] !== d[0]) n++; return n;"
+    )
+    return count
+
+
 def clear(driver: WebDriver) -> None:
     driver.find_element(By.ID, "clear").click()
 
@@ -215,16 +225,12 @@ def test_pen_and_touch(page: WebDriver, kind: str, digit: int) -> None:
 def test_clear_empties_the_canvas_and_the_answer(page: WebDriver) -> None:
     draw(page, DIGITS[1])
     assert answer(page)["digit"] == "1"
+    assert ink_pixels(page) > 1000
     clear(page)
     result = page.find_element(By.ID, "result")
     assert result.get_attribute("data-digit") is None
     assert result.get_attribute("data-state") == "empty"
-    ink = page.execute_script(
-        "const c = document.getElementById('canvas');"
-        "const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
-        "let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] !== d[0]) n++; return n;"
-    )
-    assert ink == 0
+    assert ink_pixels(page) == 0
 
 
 @pytest.fixture(scope="module")
@@ -291,11 +297,22 @@ def test_whole_number_mode_on_an_uploaded_number(page: WebDriver, tmp_path: Path
     number = next(held_out.numbers("apart", 1, seed=8))
     path = tmp_path / "number.png"
     number.picture.save(path)
-    page.find_element(By.CSS_SELECTOR, "label[for=mode-number]").click()
     page.find_element(By.ID, "upload").send_keys(str(path))
+    assert answer(page)["digit"] != ""  # read as one digit first
+    page.find_element(By.CSS_SELECTOR, "label[for=mode-number]").click()  # the photo is kept
     got = answer(page)
     assert got["text"] == DigitClassifier.pretrained().read_digits(path).text
     assert int(page.find_element(By.ID, "overlay").get_attribute("data-boxes")) == len(got["text"])
+
+
+def test_switching_modes_starts_a_drawing_afresh(page: WebDriver) -> None:
+    draw(page, DIGITS[7])
+    assert answer(page)["digit"] == "7"
+    assert ink_pixels(page) > 1000
+    page.find_element(By.CSS_SELECTOR, "label[for=mode-number]").click()
+    result = page.find_element(By.ID, "result")
+    assert result.get_attribute("data-state") == "empty"
+    assert ink_pixels(page) == 0
 
 
 def test_an_error_is_shown_and_the_page_recovers(page: WebDriver, tmp_path: Path) -> None:
