@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import io
 import json
 import random
 import statistics
@@ -37,22 +36,14 @@ warnings.filterwarnings("ignore")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
 
 import mnistcnn  # noqa: E402
 from mnistcnn import DigitClassifier  # noqa: E402
-from tests.pictures import canvas_drawing  # noqa: E402
+from tests.pictures import canvas_drawing, png_bytes  # noqa: E402
 from tests.server import Server, running_server  # noqa: E402
 
 ONE = "in-process predict, one at a time"
 BATCHES = "in-process predict, batches of 64"
-
-
-def png(image: Image.Image | np.ndarray) -> bytes:
-    picture = image if isinstance(image, Image.Image) else Image.fromarray(image)
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def load(
@@ -123,9 +114,9 @@ def main() -> None:
 
     test_set = mnistcnn.load_data("test")
     workloads = {
-        "MNIST 28x28 PNG": [png(test_set.images[i]) for i in range(256)],
+        "MNIST 28x28 PNG": [png_bytes(test_set.images[i]) for i in range(256)],
         "canvas drawing 280x280 PNG": [
-            png(canvas_drawing(test_set.images[1000 + i])) for i in range(256)
+            png_bytes(canvas_drawing(test_set.images[1000 + i])) for i in range(256)
         ],
     }
     classifier = DigitClassifier.pretrained()

@@ -31,6 +31,7 @@ from ._batching import MicroBatcher
 from ._errors import ImageError, MissingDependencyError
 from ._inputs import Preprocess, picture_unit
 from ._openapi import openapi_document
+from ._preprocess import IMAGE_SIZE
 from ._quiet import quiet_paddle_import
 from ._requests import RequestError, pictures_in
 from ._version import __version__
@@ -182,7 +183,7 @@ def create_app(
         min_confidence = _probability(request, "min_confidence", 0.5)
         pictures = await pictures_in(request, max_images=1)
         reading = await asyncio.to_thread(
-            _read, model, pictures[0], method=method, min_confidence=min_confidence
+            model.read_digits, pictures[0], method=method, min_confidence=min_confidence
         )
         return JSONResponse(_reading_json(reading))
 
@@ -288,13 +289,13 @@ def _warm_up(model: DigitClassifier) -> None:
     """Run the network once and load the line reader, so the first requests are not slow."""
     from ._reading import _line_reader
 
-    model.predict_proba(np.zeros((1, 28, 28), np.float32), preprocess="raw")
+    model.predict_proba(np.zeros((1, IMAGE_SIZE, IMAGE_SIZE), np.float32), preprocess="raw")
     _line_reader()
 
 
 def _units(pictures: list[bytes], preprocess: Preprocess) -> np.ndarray:
     """The pictures as the network sees them, (n, 28, 28) float32 in [0, 1]."""
-    units = np.empty((len(pictures), 28, 28), np.float32)
+    units = np.empty((len(pictures), IMAGE_SIZE, IMAGE_SIZE), np.float32)
     for index, picture in enumerate(pictures):
         try:
             units[index] = picture_unit(picture, preprocess)
@@ -303,14 +304,6 @@ def _units(pictures: list[bytes], preprocess: Preprocess) -> np.ndarray:
                 raise
             raise ImageError(f"picture {index}: {exc}") from exc
     return units
-
-
-def _read(model: DigitClassifier, picture: bytes, *, method: str, min_confidence: float) -> Reading:
-    return model.read_digits(
-        picture,
-        method=method,  # type: ignore[arg-type]
-        min_confidence=min_confidence,
-    )
 
 
 def _reading_json(reading: Reading) -> dict[str, Any]:

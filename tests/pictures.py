@@ -57,6 +57,14 @@ def photo_of(
     return jpeg(image, quality=int(rng.integers(60, 90)))
 
 
+def png_bytes(image: Image.Image | np.ndarray) -> bytes:
+    """A picture (or a uint8 array) as the bytes of a PNG file."""
+    picture = image if isinstance(image, Image.Image) else Image.fromarray(image)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def jpeg(image: Image.Image, *, quality: int) -> Image.Image:
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=quality)

@@ -28,17 +28,10 @@ from PIL import Image
 from mnistcnn import DigitClassifier, MnistDataset
 from tests import held_out
 from tests.conftest import cli
-from tests.pictures import canvas_drawing, load_usps, photo_of
+from tests.pictures import canvas_drawing, load_usps, photo_of, png_bytes
 from tests.server import Server, running_server
 
 pytestmark = pytest.mark.xdist_group("server")  # one server process per test worker
-
-
-def png(image: Image.Image | np.ndarray) -> bytes:
-    picture = image if isinstance(image, Image.Image) else Image.fromarray(image)
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def jpeg_bytes(image: Image.Image) -> bytes:
@@ -79,9 +72,9 @@ def pictures(test_set: MnistDataset) -> list[tuple[str, bytes]]:
     """(content type, file bytes): MNIST test digits, photos and canvas drawings of USPS digits."""
     usps, _ = load_usps()
     rng = np.random.default_rng(12)
-    made = [("image/png", png(test_set.images[i])) for i in range(6)]
+    made = [("image/png", png_bytes(test_set.images[i])) for i in range(6)]
     made += [("image/jpeg", jpeg_bytes(photo_of(usps[i], rng))) for i in range(3)]
-    made += [("image/png", png(canvas_drawing(test_set.images[100 + i]))) for i in range(3)]
+    made += [("image/png", png_bytes(canvas_drawing(test_set.images[100 + i]))) for i in range(3)]
     return made
 
 
@@ -223,7 +216,7 @@ def test_read_gives_the_library_reading(
     http: httpx.Client, local: DigitClassifier, spec: dict[str, object]
 ) -> None:
     for number in held_out.numbers("apart", 3, seed=21):
-        data = png(number.picture)
+        data = png_bytes(number.picture)
         response = http.post("/v1/read", files={"file": ("n.png", data, "image/png")})
         assert response.status_code == 200, response.text
         reading = response.json()
@@ -276,7 +269,7 @@ ERRORS = [
     # (name, path, headers, body, status, type)
     ("unreadable", "/v1/predict", PNG, b"not a picture", 400, "invalid_image"),
     ("bomb", "/v1/predict", PNG, bomb_png(20000, 20000), 400, "invalid_image"),
-    ("blank", "/v1/predict", PNG, png(BLANK), 400, "invalid_image"),
+    ("blank", "/v1/predict", PNG, png_bytes(BLANK), 400, "invalid_image"),
     ("empty body", "/v1/predict", PNG, b"", 400, "no_image"),
     ("bad base64", "/v1/predict", JSON, b'{"images": ["@@@"]}', 400, "invalid_base64"),
     ("plain data URL", "/v1/predict", JSON, b'{"images": ["data:,abc"]}', 400, "invalid_base64"),
@@ -404,7 +397,7 @@ def test_concurrent_clients_get_their_own_answers_with_flat_memory(
     local: DigitClassifier,
     test_set: MnistDataset,
 ) -> None:
-    sent = [png(test_set.images[i]) for i in range(200, 264)]
+    sent = [png_bytes(test_set.images[i]) for i in range(200, 264)]
     wanted = [int(local.predict(data)[0]) for data in sent]
 
     def client(worker: int, rounds: int) -> list[tuple[int, int, int]]:
@@ -438,7 +431,7 @@ def test_concurrent_clients_get_their_own_answers_with_flat_memory(
 
 @pytest.mark.cli
 def test_sigterm_finishes_the_request_in_flight_and_exits_0(test_set: MnistDataset) -> None:
-    data = png(test_set.images[0])
+    data = png_bytes(test_set.images[0])
     with running_server() as server:
         head = (
             b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
@@ -554,12 +547,12 @@ def test_cors_only_for_the_origins_allowed(http: httpx.Client, test_set: MnistDa
     assert "access-control-allow-origin" not in other.headers
     answer = http.post(
         "/v1/predict",
-        content=png(test_set.images[0]),
+        content=png_bytes(test_set.images[0]),
         headers={"Content-Type": "image/png", "Origin": APP_ORIGIN},
     )
     assert answer.status_code == 200
     assert answer.headers["access-control-allow-origin"] == APP_ORIGIN
     plain = http.post(
-        "/v1/predict", content=png(test_set.images[0]), headers={"Content-Type": "image/png"}
+        "/v1/predict", content=png_bytes(test_set.images[0]), headers={"Content-Type": "image/png"}
     )
     assert "access-control-allow-origin" not in plain.headers  # no Origin: no CORS headers
