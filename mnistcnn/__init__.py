@@ -25,6 +25,7 @@ _HOME: dict[str, str] = {
     "DigitClassifier": "_classifier",
     "EpochResult": "_history",
     "EvalReport": "_evaluation",
+    "FilePrediction": "_streaming",
     "History": "_history",
     "ImageError": "_errors",
     "ImageNotFoundError": "_errors",
@@ -48,6 +49,7 @@ _HOME: dict[str, str] = {
     "create_app": "_server",
     "default_cache_dir": "_data",
     "evaluate": "_evaluation",
+    "find_images": "_streaming",
     "get_recipe": "_recipes",
     "load_data": "_data",
     "draw_reading": "_overlay",
@@ -107,6 +109,8 @@ if TYPE_CHECKING:  # explicit re-exports ("X as X") for type checkers
     from ._saving import save as save
     from ._server import create_app as create_app
     from ._server import serve as serve
+    from ._streaming import FilePrediction as FilePrediction
+    from ._streaming import find_images as find_images
     from ._training import train as train
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,7 @@ from ._loading import open_model
 from ._metadata import LINE_ARCHITECTURES, ModelMetadata
 from ._models import metadata_for
 from ._reading import Reading, ReadMethod, read_digits
+from ._streaming import FilePrediction, predict_files
 
 __all__ = ["DigitClassifier"]
 
@@ -225,6 +226,50 @@ class DigitClassifier:
             int64 array of shape (n_images,).
         """
         return self._per_batch(images, batch_size, preprocess, self._labels, ((), np.int64))
+
+    def predict_files(
+        self,
+        files: Iterable[str | os.PathLike[str]],
+        *,
+        batch_size: int = 64,
+        preprocess: Preprocess = "auto",
+        threads: int = 2,
+    ) -> Iterator[FilePrediction]:
+        """Recognise the digit in each of very many files, one result per file, in order.
+
+        The files are read lazily and ``batch_size`` at a time (decoded in ``threads``
+        threads while the network runs the batch before), so an iterator of any length,
+        such as :func:`find_images` over a directory tree, runs in constant memory. A file
+        that cannot be read (missing, damaged, blank) gives a result with ``error`` set and
+        the files after it are still read, unlike :meth:`predict_proba`, which raises.
+
+        Args:
+            files: paths to picture files, as a list or any iterable.
+            batch_size: files per network call.
+            preprocess: as for :meth:`predict_proba`.
+            threads: threads decoding and normalising pictures.
+
+        Yields:
+            One :class:`FilePrediction` per file, in the order of ``files``; its
+            ``probabilities`` equal :meth:`predict_proba`'s row for the same file.
+
+        Examples:
+            >>> import tempfile
+            >>> from PIL import Image, ImageDraw
+            >>> from mnistcnn import find_images
+            >>> folder = Path(tempfile.mkdtemp())
+            >>> page = Image.new("L", (60, 80), 255)
+            >>> ImageDraw.Draw(page).line([(30, 10), (30, 70)], fill=0, width=6)
+            >>> page.save(folder / "one.png")
+            >>> _ = (folder / "two.png").write_bytes(b"not a picture")
+            >>> for result in DigitClassifier.pretrained().predict_files(find_images(folder)):
+            ...     print(Path(result.file).name, result.label if result.ok else "error")
+            one.png 1
+            two.png error
+        """
+        return predict_files(
+            self, files, batch_size=batch_size, preprocess=preprocess, threads=threads
+        )
 
     def _per_batch(
         self,

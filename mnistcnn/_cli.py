@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import glob
+import contextlib
 import json
 import logging
 import os
 import re
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TextIO
 
-from ._errors import MnistCnnError, ModelNotFoundError
+import numpy as np
+
+from ._errors import ImageNotFoundError, MnistCnnError, ModelNotFoundError
+from ._progress import ProgressBar
 from ._quiet import quiet_paddle_import
 from ._version import __version__
 
@@ -22,6 +26,7 @@ if TYPE_CHECKING:
     from ._classifier import DigitClassifier
     from ._data import MnistDataset, Split
     from ._reading import ReadDigit, Reading
+    from ._results import ResultsFile
 
 
 _USER_ERRORS = (OSError, ValueError, TypeError)
@@ -124,10 +129,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="recognise the digit (or the number) in image files",
         description="Print the recognised digit and its probability for each picture (a "
         "photo, a scan, a drawing; any size). With --digits, read a whole number such as a "
-        "postal code. A file that cannot be read is reported and the others still processed.",
+        "postal code. Directory trees and file lists of any size stream a batch at a time; "
+        "with --output, one row per file goes to a CSV or JSON Lines file as it is read, "
+        "and running the same command again skips the files already there. A file that "
+        "cannot be read is reported (an error row) and the others still processed; the exit "
+        "status is then 1.",
     )
     predict.add_argument(
-        "images", nargs="+", metavar="IMAGE", help="image files, directories, or glob patterns"
+        "images",
+        nargs="*",
+        metavar="IMAGE",
+        help="image files, directories (walked with their subdirectories), or glob patterns",
+    )
+    predict.add_argument(
+        "--files-from",
+        metavar="LIST",
+        help="also read the paths in LIST, one per line ('-': standard input)",
+    )
+    predict.add_argument(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="write one row per file to FILE (.csv or .jsonl) as it goes; if FILE exists, "
+        "append to it and skip the files it already has a row for (it is never overwritten)",
+    )
+    predict.add_argument(
+        "--batch-size", type=int, default=64, metavar="N", help="files per network call (64)"
+    )
+    predict.add_argument(
+        "--quiet", "-q", action="store_true", help="with --output: no progress bar or summary"
     )
     model_options(predict, positional=False)
     predict.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -409,74 +439,186 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
-
-
-def _expand(patterns: Sequence[str]) -> list[str]:
-    """Files named, files of named directories (sorted), and matches of glob patterns."""
-    names: list[str] = []
-    for pattern in patterns:
-        path = Path(pattern)
-        if path.is_dir():
-            names += sorted(
-                str(p) for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-            )
-        elif not path.exists() and any(c in pattern for c in "*?["):
-            names += sorted(glob.glob(pattern)) or [pattern]
-        else:
-            names.append(pattern)
-    return names
-
-
 def _predict(args: argparse.Namespace) -> int:
-    from PIL import Image
+    from ._results import ResultsFile
+    from ._streaming import find_images, read_file_list
 
+    if not args.images and args.files_from is None:
+        raise ValueError("name the pictures: IMAGE arguments, --files-from LIST, or both.")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1; got {args.batch_size}.")
+    results = (
+        ResultsFile(args.output, kind="number" if args.digits else "digit") if args.output else None
+    )
     classifier = _load_model(args)
-    names = _expand(args.images)
     show = Path(args.show) if args.show else None
     if show is not None:
         show.mkdir(parents=True, exist_ok=True)
-    failures = 0
+    walk_errors: list[tuple[str, str]] = []
+
+    def unreadable_folder(folder: str, exc: OSError) -> None:
+        walk_errors.append((folder, f"{folder}: cannot list this directory ({exc.strerror})"))
+
+    def sources(on_error: Callable[[str, OSError], None] = unreadable_folder) -> Iterator[str]:
+        for name in args.images:
+            try:
+                yield from find_images(name, on_error=on_error)
+            except ImageNotFoundError:
+                yield name  # reported as that file's error, after the files before it
+        if args.files_from is not None:
+            with _open_list(args.files_from) as listing:
+                yield from read_file_list(listing)
+
+    progress = results is not None and not args.quiet
+    bar = ProgressBar(None, desc="predict", enabled=progress, unit="files")
+    if progress and args.files_from != "-":
+        _count_in_background(sources, bar, skip=results.done if results else None)
+    tally = _Tally(before=results.failed_before if results else 0)
+    todo = (name for name in sources() if results is None or not results.done(name))
+    rows = (
+        _read_numbers(classifier, todo, args)
+        if args.digits
+        else _classify_files(classifier, todo, args)
+    )
+    try:
+        for row, line, view in rows:
+            while walk_errors:
+                folder, message = walk_errors.pop(0)
+                _emit({"file": folder, "error": message}, message, results, args, tally)
+            if show is not None and view is not None:
+                _save_view(show, row["file"], view)
+            _emit(row, line, results, args, tally)
+            bar.update()
+        for folder, message in walk_errors:
+            _emit({"file": folder, "error": message}, message, results, args, tally)
+    finally:
+        bar.close()
+        if results is not None:
+            results.close()
+    if results is not None and not args.quiet:
+        print(tally.summary(results), file=sys.stderr)
+    return 1 if tally.failed or tally.before else 0
+
+
+class _Tally:
+    """What a predict run did, for its summary and exit status."""
+
+    def __init__(self, *, before: int) -> None:
+        self.read = self.failed = 0
+        self.before = before
+
+    def summary(self, results: ResultsFile) -> str:
+        line = f"mnistcnn predict: {self.read:,} files read, {self.failed:,} failed"
+        if results.resumed:
+            line += f"; {results.resumed:,} skipped, already in {results.path}" + (
+                f" ({self.before:,} of them failed)" if self.before else ""
+            )
+        return line + f"; results in {results.path}"
+
+
+def _emit(
+    row: dict[str, Any],
+    line: str,
+    results: ResultsFile | None,
+    args: argparse.Namespace,
+    tally: _Tally,
+) -> None:
+    failed = "error" in row
+    tally.failed += failed
+    tally.read += not failed
+    if results is not None:
+        results.write(row)
+        if failed and args.quiet:
+            print(f"mnistcnn predict: error: {row['error']}", file=sys.stderr)
+        return
+    if failed:
+        if args.json:
+            print(json.dumps(row), flush=True)
+        print(f"mnistcnn predict: error: {row['error']}", file=sys.stderr)
+        return
+    print(json.dumps(row) if args.json else line, flush=True)
+
+
+def _classify_files(
+    classifier: DigitClassifier, names: Iterator[str], args: argparse.Namespace
+) -> Iterator[tuple[dict[str, Any], str, np.ndarray | Reading | None]]:
+    for result in classifier.predict_files(
+        names, batch_size=args.batch_size, preprocess=args.preprocess
+    ):
+        if not result.ok:
+            yield {"file": result.file, "error": result.error}, "", None
+            continue
+        assert result.probabilities is not None  # set whenever ok
+        row = {
+            "file": result.file,
+            "label": result.label,
+            "probability": round(float(result.probability or 0.0), 6),
+            "probabilities": [round(float(p), 6) for p in result.probabilities],
+        }
+        line = f"{result.file}: {result.label} (p={result.probability:.3f})"
+        yield row, line, result.model_input
+
+
+def _read_numbers(
+    classifier: DigitClassifier, names: Iterator[str], args: argparse.Namespace
+) -> Iterator[tuple[dict[str, Any], str, np.ndarray | Reading | None]]:
     for name in names:
         try:
-            if args.digits:
-                reading = classifier.read_digits(
-                    name, min_confidence=args.min_confidence, method=args.method
-                )
-                row, line = _reading_report(name, reading)
-                if show is not None:
-                    from ._overlay import draw_reading
-
-                    target = show / f"{Path(name).stem}_read.png"
-                    tmp = target.with_name(f".{target.name}.tmp")
-                    draw_reading(name, reading).save(tmp, format="PNG")
-                    os.replace(tmp, target)
-            else:
-                pixels = classifier.preprocess(name, preprocess=args.preprocess)
-                probabilities = classifier.predict_proba(pixels, preprocess="raw")[0]
-                label = int(classifier.classes_[int(probabilities.argmax())])
-                row = {
-                    "file": name,
-                    "label": label,
-                    "probability": round(float(probabilities.max()), 6),
-                    "probabilities": [round(float(p), 6) for p in probabilities],
-                }
-                line = f"{name}: {label} (p={probabilities.max():.3f})"
-                if show is not None:
-                    target = show / f"{Path(name).stem}_28x28.png"
-                    big = Image.fromarray(pixels).resize((224, 224), Image.Resampling.NEAREST)
-                    tmp = target.with_name(f".{target.name}.tmp")
-                    big.save(tmp, format="PNG")
-                    os.replace(tmp, target)
+            reading = classifier.read_digits(
+                name, min_confidence=args.min_confidence, method=args.method
+            )
         except (MnistCnnError, *_USER_ERRORS) as exc:
-            failures += 1
             message = str(exc) if name in str(exc) else f"{name}: {exc}"
-            if args.json:
-                print(json.dumps({"file": name, "error": message}))
-            print(f"mnistcnn predict: error: {message}", file=sys.stderr)
+            yield {"file": name, "error": message}, "", None
             continue
-        print(json.dumps(row) if args.json else line)
-    return 1 if failures else 0
+        row, line = _reading_report(name, reading)
+        yield row, line, reading
+
+
+def _save_view(folder: Path, name: str, view: np.ndarray | Reading) -> None:
+    """What ``--show`` saves: the 28x28 input the model saw, or the number read, drawn."""
+    from PIL import Image
+
+    if isinstance(view, np.ndarray):
+        target = folder / f"{Path(name).stem}_28x28.png"
+        picture = Image.fromarray(view).resize((224, 224), Image.Resampling.NEAREST)
+    else:
+        from ._overlay import draw_reading
+
+        target = folder / f"{Path(name).stem}_read.png"
+        picture = draw_reading(name, view)
+    tmp = target.with_name(f".{target.name}.tmp")
+    picture.save(tmp, format="PNG")
+    os.replace(tmp, target)
+
+
+@contextlib.contextmanager
+def _open_list(name: str) -> Iterator[TextIO]:
+    """A file list, or standard input for ``-``."""
+    if name == "-":
+        yield sys.stdin
+        return
+    with open(name, encoding="utf-8", errors="surrogateescape") as listing:
+        yield listing
+
+
+def _count_in_background(
+    sources: Callable[[Callable[[str, OSError], None]], Iterator[str]],
+    bar: ProgressBar,
+    *,
+    skip: Callable[[str], bool] | None,
+) -> None:
+    """Count the files to do in a thread of its own, and give the progress bar its total
+    when done: the files stream meanwhile, and a tree of millions is counted in seconds."""
+
+    def count() -> None:
+        # Errors are the run's to report: the count skips unreadable folders, and gives up
+        # (the bar then has no total) on anything else.
+        with contextlib.suppress(OSError, ValueError):
+            names = sources(lambda folder, exc: None)
+            bar.total = sum(1 for name in names if skip is None or not skip(name))
+
+    threading.Thread(target=count, name="mnistcnn-count", daemon=True).start()
 
 
 def _reading_report(name: str, reading: Reading) -> tuple[dict[str, object], str]:

@@ -12,13 +12,21 @@ class ProgressBar:
     """``[=====>    ] 12,345/60,000  loss 0.1234  acc 0.9612  3.2s`` redrawn in place.
 
     On a terminal the line is redrawn at most ten times a second; elsewhere (CI logs, pipes) only
-    the final line is written, so logs stay readable.
+    the final line is written, so logs stay readable. A ``total`` of ``None`` is not known yet
+    (files still being counted): the count and the rate are shown until it is set.
     """
 
     def __init__(
-        self, total: int, *, desc: str = "", enabled: bool = True, stream: TextIO | None = None
+        self,
+        total: int | None,
+        *,
+        desc: str = "",
+        enabled: bool = True,
+        stream: TextIO | None = None,
+        unit: str = "",
     ) -> None:
-        self.total = max(int(total), 0)
+        self.total = None if total is None else max(int(total), 0)
+        self.unit = unit
         self.desc = desc
         self.enabled = enabled
         self.stream = stream if stream is not None else sys.stderr
@@ -43,11 +51,21 @@ class ProgressBar:
 
     def _draw(self, *, end: str) -> None:
         width = 24
-        done = min(self.count / self.total, 1.0) if self.total else 1.0
-        filled = int(width * done)
-        bar = "=" * filled + (">" if filled < width else "") + " " * (width - filled - 1)
         elapsed = time.perf_counter() - self._start
-        line = f"{self.desc} [{bar[:width]}] {self.count:,}/{self.total:,}  {self.postfix}"
+        total = self.total
+        if total is None:
+            bar = " " * width
+            counted = f"{self.count:,}/?"
+        else:
+            done = min(self.count / total, 1.0) if total else 1.0
+            filled = int(width * done)
+            bar = "=" * filled + (">" if filled < width else "") + " " * (width - filled - 1)
+            counted = f"{self.count:,}/{total:,}"
+        if self.unit:
+            counted += f" {self.unit}"
+            if elapsed > 0:
+                counted += f"  {self.count / elapsed:,.0f}/s"
+        line = f"{self.desc} [{bar[:width]}] {counted}  {self.postfix}"
         prefix = "\r" if self._interactive else ""
         self.stream.write(f"{prefix}{line.rstrip()}  {elapsed:.1f}s{end}")
         self.stream.flush()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -224,3 +226,126 @@ def test_serve_warns_unless_it_listens_on_loopback(host: str, loopback: bool) ->
     from mnistcnn._cli import _loopback
 
     assert _loopback(host) is loopback
+
+
+# --- predict on very many files: streaming, --output, resuming ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def scans(tmp_path_factory: pytest.TempPathFactory, test_set: MnistDataset) -> Path:
+    """60 MNIST test digits in a tree of folders (dark ink on white, as scanned), and a file
+    that is not a picture among them."""
+    root = tmp_path_factory.mktemp("scans")
+    for index in range(60):
+        folder = root / f"batch{index % 3}" / f"page{index % 2}"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(255 - test_set.images[index]).save(folder / f"{index:02d}.png")
+    (root / "batch1" / "damaged.png").write_bytes(b"\x89PNG\r\n\x1a\n cut off")
+    return root
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    import csv
+
+    return list(csv.DictReader(path.read_text(encoding="utf-8").splitlines()))
+
+
+def test_predict_writes_a_row_per_file_and_resumes_where_it_stopped(
+    tmp_path: Path, scans: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mnistcnn import find_images
+
+    output = tmp_path / "results.csv"
+    assert main(["predict", str(scans), "--output", str(output), "--batch-size", "8"]) == 1
+    _, err = capsys.readouterr()
+    assert "predict [========================] 61/61 files" in err  # the progress bar
+    assert f"60 files read, 1 failed; results in {output}" in err
+    rows = _csv_rows(output)
+    files = list(find_images(scans))
+    assert [row["file"] for row in rows] == files
+    failed = [row for row in rows if row["error"]]
+    assert len(failed) == 1 and failed[0]["file"].endswith("damaged.png")
+    assert "not a readable image" in failed[0]["error"] and failed[0]["label"] == ""
+    classifier = DigitClassifier.pretrained()
+    good = [name for name in files if not name.endswith("damaged.png")]
+    assert [int(row["label"]) for row in rows if not row["error"]] == classifier.predict(
+        good
+    ).tolist()
+
+    # The run is stopped after 25 files, in the middle of writing a row; run again.
+    text = output.read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    output.write_text("".join(lines[:26]) + lines[26][:30], encoding="utf-8")
+    assert main(["predict", str(scans), "-o", str(output)]) == 1  # the damaged file is still there
+    _, err = capsys.readouterr()
+    assert "dropped its incomplete last row" in err
+    assert "36 files read, 0 failed; 25 skipped, already in" in err
+    assert "(1 of them failed)" in err
+    assert output.read_text(encoding="utf-8") == text  # each file once, as if never stopped
+
+    # Done: a third run reads nothing.
+    assert main(["predict", str(scans), "-o", str(output), "-q"]) == 1
+    assert capsys.readouterr().err == ""
+    assert output.read_text(encoding="utf-8") == text
+
+
+def test_predict_reads_a_file_list_from_standard_input_into_json_lines(
+    tmp_path: Path, scans: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from mnistcnn import find_images
+
+    files = list(find_images(scans / "batch0"))
+    listing = "# scanned on Monday\n" + "\n".join(files[:5]) + f"\n\n{tmp_path / 'gone.png'}\n"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(listing))
+    output = tmp_path / "results.jsonl"
+    assert main(["predict", "--files-from", "-", "-o", str(output), "-q"]) == 1
+    rows = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [row["file"] for row in rows] == [*files[:5], str(tmp_path / "gone.png")]
+    expected = DigitClassifier.pretrained().predict_proba(files[:5])
+    np.testing.assert_allclose([row["probabilities"] for row in rows[:5]], expected, atol=1e-6)
+    assert "gone.png" in rows[5]["error"] and "label" not in rows[5]
+    assert "gone.png" in capsys.readouterr().err  # -q still names each failure
+
+
+def test_predict_never_overwrites_a_file_that_is_not_its_own(
+    tmp_path: Path, scans: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "budget.csv"
+    output.write_text("month,amount\nMay,12\n")
+    assert main(["predict", str(scans), "-o", str(output)]) == 1
+    err = capsys.readouterr().err
+    assert "budget.csv exists and is not a results file of 'mnistcnn predict'" in err
+    assert "never overwritten" in err
+    assert output.read_text() == "month,amount\nMay,12\n"
+    assert main(["predict", "-o", str(tmp_path / "r.csv")]) == 1
+    assert "name the pictures" in capsys.readouterr().err
+
+
+@pytest.mark.cli
+def test_predict_killed_midway_resumes_to_the_same_results(tmp_path: Path, scans: Path) -> None:
+    """SIGKILL while a large tree streams to a results file, then the same command again: every
+    file ends up with exactly one row, the same as a run that was never stopped."""
+    many = tmp_path / "many"
+    for copy in range(12):  # 732 files
+        shutil.copytree(scans, many / f"copy{copy:02d}")
+    output = tmp_path / "results.csv"
+    command = [sys.executable, "-m", "mnistcnn", "predict", str(many), "-o", str(output), "-q"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if output.exists() and output.read_text().count("\n") > 200:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, "the run ended before it could be stopped"
+    process.kill()
+    process.wait()
+    stopped_at = output.read_text().count("\n")
+    assert 200 < stopped_at < 733
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 1, resumed.stderr  # 12 damaged files
+    reference = tmp_path / "reference.csv"
+    subprocess.run([*command[:-3], "-o", str(reference), "-q"], check=False, timeout=300)
+    assert output.read_text() == reference.read_text()
+    assert len(_csv_rows(output)) == 732
