@@ -88,6 +88,31 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="train data-parallel in N processes (gloo; 2 is fastest on a 2-core machine)",
     )
+    nodes = train.add_argument_group(
+        "several machines",
+        "Train as one job on N machines: run the same command on each, with its own "
+        "--node-rank. Paddle's launcher (gloo) runs --procs processes on each machine.",
+    )
+    nodes.add_argument("--nnodes", type=int, metavar="N", help="machines in the job")
+    nodes.add_argument("--node-rank", type=int, metavar="R", help="this machine's place: 0 to N-1")
+    nodes.add_argument(
+        "--master",
+        metavar="HOST:PORT",
+        help="where the machines meet: an address of node 0 and a free port on it",
+    )
+    nodes.add_argument(
+        "--join-timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="give up if not every machine has joined after this long (default: 300)",
+    )
+    nodes.add_argument(
+        "--log-dir",
+        metavar="DIR",
+        help="keep the launcher's and each process's log in DIR (default: a temporary "
+        "directory, kept and named if the run fails)",
+    )
     train.add_argument(
         "--checkpoint-dir",
         metavar="DIR",
@@ -374,6 +399,8 @@ def _train(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     recipe = get_recipe(args.recipe)  # an unknown name fails here, before any data is read
+    if args.nnodes is not None or args.node_rank is not None or args.master is not None:
+        return _train_on_nodes(args)
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be at least 1; got {args.limit}.")
     network = build_model(args.model or recipe.architecture, seed=args.seed)
@@ -415,6 +442,48 @@ def _train(args: argparse.Namespace) -> int:
         f"training {history.seconds:.1f} s, total {time.perf_counter() - started:.1f} s"
     )
     print("saved " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _train_on_nodes(args: argparse.Namespace) -> int:
+    """``train`` on several machines: Paddle's launcher runs this command's training
+    options in --procs processes here, which join those of the other machines."""
+    from ._launch import NodeSetup, launch
+
+    missing = [
+        option
+        for option, value in (("--nnodes", args.nnodes), ("--node-rank", args.node_rank),
+                              ("--master", args.master))
+        if value is None
+    ]  # fmt: skip
+    if missing:
+        raise ValueError(
+            f"training on several machines needs --nnodes, --node-rank and --master; "
+            f"{' and '.join(missing)} missing."
+        )
+    setup = NodeSetup(
+        nnodes=args.nnodes,
+        node_rank=args.node_rank,
+        master=args.master,
+        procs=args.procs,
+        join_timeout=args.join_timeout,
+    )
+    options: list[str] = ["--recipe", args.recipe, "--output", args.output, "--format", args.format]
+    for flag, value in (
+        ("--model", args.model),
+        ("--epochs", args.epochs),
+        ("--batch-size", args.batch_size),
+        ("--learning-rate", args.learning_rate),
+        ("--seed", args.seed),
+        ("--checkpoint-dir", args.checkpoint_dir),
+        ("--limit", args.limit),
+        ("--data-dir", args.data_dir),
+    ):
+        if value is not None:
+            options += [flag, str(value)]
+    options += [flag for flag, on in (("--validate", args.validate), ("--quiet", args.quiet),
+                                      ("--no-download", args.no_download)) if on]  # fmt: skip
+    launch(setup, options, log_dir=None if args.log_dir is None else Path(args.log_dir))
     return 0
 
 

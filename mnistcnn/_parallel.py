@@ -34,7 +34,7 @@ from ._history import History
 from ._models import metadata_for
 from ._recipes import Recipe
 
-__all__ = ["train_in_processes"]
+__all__ = ["exit_with_parent", "train_in_processes"]
 
 _START = "start.npz"
 _WEIGHTS = "weights.npz"
@@ -154,7 +154,7 @@ def _worker(job: _Job) -> None:
     from ._models import build_model
     from ._training import train
 
-    _exit_with_parent(job.parent_pid)
+    exit_with_parent(job.parent_pid)
     # Paddle, imported before any code of ours ran here, set the root logger to INFO with a
     # handler of its own: give the worker the default, as the caller's process has.
     root = logging.getLogger()
@@ -193,7 +193,7 @@ def _read_weights(path: Path) -> dict[str, Any]:
         return {name: stored[name] for name in stored.files}
 
 
-def _exit_with_parent(parent_pid: int) -> None:
+def exit_with_parent(parent_pid: int) -> None:
     """End this worker if the process that started it dies (killed, crashed): orphaned workers
     would otherwise keep both cores busy, or wait for their peers forever."""
 

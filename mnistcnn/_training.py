@@ -21,11 +21,15 @@ one; checkpointing itself draws nothing, so a run with checkpoints equals one wi
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import os
 import sys
+import threading
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -39,10 +43,12 @@ from . import _checkpoint
 from ._classifier import DigitClassifier
 from ._composing import LineBatch, compose_batch
 from ._data import MnistDataset
-from ._errors import CheckpointError
+from ._errors import CheckpointError, WorkerError
 from ._evaluation import as_arrays, evaluate
 from ._history import EpochResult, History
+from ._launch import JOIN_TIMEOUT_VARIABLE
 from ._models import ends_with_softmax, metadata_for, reads_lines
+from ._parallel import exit_with_parent
 from ._preprocess import to_model_input
 from ._progress import ProgressBar
 from ._recipes import Recipe, get_recipe
@@ -150,14 +156,7 @@ def train(
     config: dict[str, Any] = {}
     if directory is not None:
         config = _describe(plan, model, seed, world, images, labels)
-        if rank == 0:
-            directory.mkdir(parents=True, exist_ok=True)
-            _checkpoint.clean(directory)
-        resumed = _checkpoint.read(directory)
-        if resumed is not None:
-            _checkpoint.check_compatible(resumed.config, config, directory)
-            if len(resumed.ranks) != world:
-                raise CheckpointError(f"{resumed.path}: damaged (random states of too few ranks).")
+        resumed = _read_checkpoint(directory, config, world, rank)
     seed = resumed.config["seed"] if resumed is not None else _shared_seed(seed, world)
     config["seed"] = seed
     paddle.seed(seed + rank)  # dropout differs per rank; batch order and weights do not
@@ -188,7 +187,62 @@ def train(
             if directory is not None:
                 run.save_checkpoint(directory, config, History(tuple(results), plan, world, seed))
     model.eval()
+    if world > 1:
+        _check_identical_weights(model, world, rank)
     return History(tuple(results), recipe=plan, world_size=world, seed=seed)
+
+
+def _read_checkpoint(
+    directory: Path, config: dict[str, Any], world: int, rank: int
+) -> _checkpoint.Checkpoint | None:
+    """The checkpoint to resume from, if any. The first process reads it and hands it to the
+    others, so only its machine needs the directory (nodes need not share a file system); a
+    checkpoint it refuses is refused by every process, none is left waiting."""
+    found: _checkpoint.Checkpoint | CheckpointError | None = None
+    if rank == 0:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            _checkpoint.clean(directory)
+            found = _checkpoint.read(directory)
+            if found is not None:
+                _checkpoint.check_compatible(found.config, config, directory)
+                if len(found.ranks) != world:
+                    raise CheckpointError(
+                        f"{found.path}: damaged (random states of too few ranks)."
+                    )
+        except OSError as exc:
+            found = CheckpointError(f"{directory}: cannot be used for checkpoints ({exc}).")
+        except CheckpointError as exc:
+            found = exc
+    if world > 1:
+        shared: list[Any] = [found]
+        dist.broadcast_object_list(shared, src=0)
+        found = shared[0]
+    if isinstance(found, CheckpointError):
+        raise found
+    return found
+
+
+def _check_identical_weights(model: nn.Layer, world: int, rank: int) -> None:
+    """Compare a digest of every process's final weights (batch-norm statistics included)."""
+    digest = hashlib.sha256()
+    for name, value in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(value.numpy()).tobytes())
+    mine = digest.hexdigest()
+    everyone: list[str] = []
+    dist.all_gather_object(everyone, mine)
+    if len(set(everyone)) != 1:
+        raise WorkerError(
+            f"the {world} training processes ended with different weights (process {rank}: "
+            f"sha256 {mine[:16]}, others: {sorted(set(everyone) - {mine})[0][:16]}); the "
+            "result cannot be trusted. Report this with the command and Paddle's version."
+        )
+    # Once per machine: the first process there says it (the launcher numbers them).
+    if os.environ.get("PADDLE_LOCAL_RANK", str(rank)) == "0":
+        logger.info(
+            "process %d of %d: weights sha256 %s, identical on every process", rank, world, mine
+        )
 
 
 def _describe(
@@ -406,8 +460,46 @@ def _parallel_context() -> tuple[int, int]:
     """(world size, rank); initialises Paddle's collective environment when launched for it."""
     world = dist.get_world_size()
     if world > 1 and not dist.is_initialized():
-        dist.init_parallel_env()
+        if "PADDLE_LOCAL_RANK" in os.environ:  # started by Paddle's launcher
+            exit_with_parent(os.getppid())  # a killed launcher leaves no process training
+        with _give_up_after(os.environ.get(JOIN_TIMEOUT_VARIABLE)):
+            try:
+                dist.init_parallel_env()
+            except (RuntimeError, OSError) as exc:  # as Paddle reports a peer that went away
+                lines = [line for line in str(exc).splitlines() if line.strip()]
+                raise WorkerError(
+                    f"could not connect to the other training processes: "
+                    f"{lines[-1] if lines else exc}"
+                ) from exc
     return world, dist.get_rank() if world > 1 else 0
+
+
+@contextlib.contextmanager
+def _give_up_after(seconds: str | None) -> Iterator[None]:
+    """End this process if the block takes longer than ``seconds``: Paddle waits for the
+    other processes to connect without a limit, and one that failed never will."""
+    if not seconds:
+        yield
+        return
+    limit = float(seconds)
+
+    def give_up() -> None:
+        print(
+            f"mnistcnn train: error: the other training processes did not all connect within "
+            f"{limit:g} s (process {dist.get_rank()} of {dist.get_world_size()}): a node failed "
+            "before training or never started.",
+            file=sys.stderr,
+            flush=True,
+        )
+        os._exit(3)
+
+    timer = threading.Timer(limit, give_up)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 def _shared_seed(seed: int | None, world: int) -> int:

@@ -234,3 +234,177 @@ def test_a_killed_worker_is_one_clear_line(tmp_path: Path, mnist_dir: Path) -> N
     assert "Traceback" not in stderr
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers), "a worker was left running"
     assert not (tmp_path / "m.pdparams").exists()
+
+
+# --- several machines: two launchers on 127.0.0.1 act as two nodes -----------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_node(
+    rank: int, port: int, folder: Path, *options: str, launcher: bool = False
+) -> subprocess.Popen[str]:
+    """One node of a two-node job: ``mnistcnn train --nnodes 2 ...``, or with ``launcher``,
+    the documented command with Paddle's own launcher around ``mnistcnn train``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    train_options = ["--recipe", "fast", "--limit", "6400", "--batch-size", "128", "--seed", "3",
+                     "--epochs", "2", "-o", str(folder / "model"), *options]  # fmt: skip
+    if launcher:
+        command = [
+            sys.executable, "-m", "paddle.distributed.launch", "--nnodes", "2", "--rank",
+            str(rank), "--master", f"127.0.0.1:{port}", "--log_dir", str(folder / "logs"),
+            "mnistcnn", "train", *train_options,
+        ]  # fmt: skip
+    else:
+        command = [
+            sys.executable, "-m", "mnistcnn", "train", "--nnodes", "2", "--node-rank", str(rank),
+            "--master", f"127.0.0.1:{port}", "--log-dir", str(folder / "logs"), *train_options,
+        ]  # fmt: skip
+    return subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
+        start_new_session=True,
+    )
+
+
+def finish(node: subprocess.Popen[str], timeout: float = 300) -> tuple[int, str]:
+    output, _ = node.communicate(timeout=timeout)
+    return node.returncode, output
+
+
+def logged_digests(output: str) -> list[str]:
+    import re
+
+    return re.findall(r"weights sha256 ([0-9a-f]{64}), identical on every process", output)
+
+
+def weights_digest(prefix: Path) -> str:
+    """The digest train() logs, computed from the saved weights."""
+    import hashlib
+
+    from safetensors.numpy import load_file
+
+    digest = hashlib.sha256()
+    for name, value in sorted(load_file(f"{prefix}.safetensors").items()):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(value).tobytes())
+    return digest.hexdigest()
+
+
+@pytest.mark.slow
+def test_two_nodes_train_identical_weights_and_resume_from_the_first_nodes_checkpoint(
+    tmp_path: Path,
+) -> None:
+    # An uninterrupted job: node 0 by `mnistcnn train --nnodes`, node 1 by the documented
+    # launcher command; two processes on node 0, one on node 1.
+    port = free_port()
+    nodes = [
+        start_node(0, port, tmp_path / "a0", "--procs", "2", "--format", "safetensors"),
+        start_node(1, port, tmp_path / "a1", "--format", "safetensors", launcher=True),
+    ]
+    (status0, out0), (status1, out1) = finish(nodes[0]), finish(nodes[1])
+    assert (status0, status1) == (0, 0), out0 + out1
+    assert "3 process(es)" in out0 and "saved" in out0
+    assert not (tmp_path / "a1" / "model.safetensors").exists()  # the first process saves
+    digests = logged_digests(out0) + logged_digests(out1)
+    assert len(digests) == 2, out0 + out1  # once per machine, after comparing all three
+    assert digests[0] == digests[1] == weights_digest(tmp_path / "a0" / "model")
+
+    # The same job with checkpoints, stopped (every process killed) after its first epoch.
+    # Node 1 is given a checkpoint directory of its own, never made: only the first
+    # process's machine needs the checkpoints.
+    port = free_port()
+    options = ("--format", "safetensors")
+    checkpoints = [tmp_path / "checkpoints0", tmp_path / "checkpoints1"]
+    nodes = [
+        start_node(
+            r,
+            port,
+            tmp_path / f"b{r}",
+            *options,
+            "--procs",
+            str(2 - r),
+            "--checkpoint-dir",
+            str(checkpoints[r]),
+        )
+        for r in (0, 1)
+    ]
+    deadline = time.monotonic() + 300
+    latest = checkpoints[0] / "latest"  # written last, once the checkpoint is complete
+    while not latest.exists() and time.monotonic() < deadline:
+        assert all(node.poll() is None for node in nodes), "the job ended before it was stopped"
+        time.sleep(0.1)
+    for node in nodes:
+        os.killpg(node.pid, signal.SIGKILL)
+        node.communicate()
+    assert not (tmp_path / "b0" / "model.safetensors").exists()
+    assert not checkpoints[1].exists()
+
+    # Run again on both nodes: the job resumes after epoch 1 and ends with the weights of the
+    # uninterrupted job, bit for bit.
+    port = free_port()
+    nodes = [
+        start_node(
+            r,
+            port,
+            tmp_path / f"b{r}",
+            *options,
+            "--procs",
+            str(2 - r),
+            "--checkpoint-dir",
+            str(checkpoints[r]),
+        )
+        for r in (0, 1)
+    ]
+    (status0, out0), (status1, out1) = finish(nodes[0]), finish(nodes[1])
+    assert (status0, status1) == (0, 0), out0 + out1
+    assert "resuming from" in out0 and "after epoch 1" in out0
+    assert logged_digests(out0) == logged_digests(out1) == digests[:1]
+    assert weights_digest(tmp_path / "b0" / "model") == digests[0]
+
+
+@pytest.mark.cli
+def test_a_node_that_never_joins_is_an_error_within_the_timeout(tmp_path: Path) -> None:
+    port = free_port()
+    started = time.monotonic()
+    node = start_node(0, port, tmp_path, "--join-timeout", "4")
+    status, output = finish(node, timeout=120)
+    assert status == 1
+    assert f"mnistcnn train: error: not every node joined within 4 s at 127.0.0.1:{port}" in output
+    assert "with its own --node-rank (0 to 1)" in output
+    assert time.monotonic() - started < 40
+    # Nothing is left running: the launcher and its processes were stopped with it.
+    leftover = subprocess.run(["pgrep", "-f", f"127.0.0.1:{port}"], capture_output=True, text=True)
+    assert leftover.stdout.strip() == ""
+
+
+@pytest.mark.slow
+def test_a_node_that_dies_mid_training_stops_the_others_with_a_clear_error(tmp_path: Path) -> None:
+    port = free_port()
+    checkpoints = tmp_path / "checkpoints"
+    options = ("--epochs", "20", "--checkpoint-dir", str(checkpoints))
+    nodes = [start_node(r, port, tmp_path / f"n{r}", *options) for r in (0, 1)]
+    deadline = time.monotonic() + 120
+    while not (checkpoints / "latest").exists() and time.monotonic() < deadline:  # an epoch done
+        time.sleep(0.1)
+    assert nodes[0].poll() is None
+    killed_at = time.monotonic()
+    os.killpg(nodes[1].pid, signal.SIGKILL)
+    nodes[1].communicate()
+    status, output = finish(nodes[0], timeout=120)
+    assert status == 1
+    assert time.monotonic() - killed_at < 60  # gloo gives up after 30 s at most
+    assert (
+        "mnistcnn train: error: training stopped: contact was lost with a process on another node"
+        in output
+    )
+    assert "C++ Traceback" not in output and "Traceback" not in output
