@@ -57,6 +57,7 @@ _HOME: dict[str, str] = {
     "plot_digits": "_figures",
     "plot_history": "_figures",
     "plot_model_view": "_figures",
+    "predict_files_on_cluster": "_cluster",
     "save": "_saving",
     "serve": "_server",
     "to_model_input": "_preprocess",
@@ -71,6 +72,7 @@ __all__ = sorted([*_HOME, "__version__"])
 if TYPE_CHECKING:  # explicit re-exports ("X as X") for type checkers
     from ._augment import Augmentation as Augmentation
     from ._classifier import DigitClassifier as DigitClassifier
+    from ._cluster import predict_files_on_cluster as predict_files_on_cluster
     from ._data import MnistDataset as MnistDataset
     from ._data import default_cache_dir as default_cache_dir
     from ._data import load_data as load_data

@@ -25,14 +25,21 @@ from ._inputs import Preprocess, check_options, picture_unit
 if TYPE_CHECKING:
     from ._classifier import DigitClassifier
 
-__all__ = ["IMAGE_SUFFIXES", "FilePrediction", "find_images", "predict_files"]
+__all__ = [
+    "FILE_ERRORS",
+    "IMAGE_SUFFIXES",
+    "FilePrediction",
+    "file_error",
+    "find_images",
+    "predict_files",
+]
 
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
 )
 """The file name endings a directory walk takes as pictures (in any case)."""
 
-_FILE_ERRORS = (MnistCnnError, OSError, ValueError, TypeError)
+FILE_ERRORS = (MnistCnnError, OSError, ValueError, TypeError)
 """What reading one file can raise: the file's own problem, reported in its row."""
 
 
@@ -168,8 +175,8 @@ def _predict_files(
     def picture(name: str) -> np.ndarray | str:
         try:
             return picture_unit(name, preprocess)
-        except _FILE_ERRORS as exc:
-            return _message(name, exc)
+        except FILE_ERRORS as exc:
+            return file_error(name, exc)
 
     def submit_batch(pool: ThreadPoolExecutor) -> list[tuple[str, Future[np.ndarray | str]]]:
         return [(name, pool.submit(picture, name)) for name in islice(names, batch_size)]
@@ -209,7 +216,7 @@ def _classify(
         )
 
 
-def _message(name: str, exc: BaseException) -> str:
+def file_error(name: str, exc: BaseException) -> str:
     """The error of one file, naming it once."""
     text = str(exc) or type(exc).__name__
     if isinstance(exc, OSError) and not isinstance(exc, ImageError) and exc.strerror:

@@ -141,3 +141,31 @@ def test_confusion_matrix(saved_model: Path, test_set: MnistDataset, tmp_path: P
         with Image.open(tmp_path / name) as image:
             assert image.format == "PNG" and image.width > 400
     assert f"wrote {tmp_path / 'confusion_matrix.png'} and " in result.stdout
+
+
+@pytest.mark.cli
+def test_cluster_predict(tmp_path: Path, test_set: MnistDataset) -> None:
+    folder = tmp_path / "scans"
+    (folder / "box").mkdir(parents=True)
+    for index in range(30):
+        Image.fromarray(test_set.images[index]).save(folder / "box" / f"{index:02d}.png")
+    (folder / "box" / "15b.png").write_bytes(b"not a picture")
+    output = tmp_path / "results.csv"
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "cluster_predict.py"), folder, "--output", output],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1, result.stderr  # the bad file is reported, the rest read
+    assert result.stdout.startswith("31 files in ")
+    assert "1 could not be read" in result.stdout
+    assert f"error: {folder / 'box' / '15b.png'}: not a readable image" in result.stderr
+    lines = output.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "file,label,probability,error"
+    rows = [line.split(",", 3) for line in lines[1:]]
+    names = [f"{index:02d}.png" for index in range(30)]
+    assert [Path(row[0]).name for row in rows] == sorted([*names, "15b.png"])
+    labels = [int(row[1]) for row in rows if row[1]]
+    assert len(labels) == 30
+    assert np.mean(np.array(labels) == test_set.labels[:30]) >= 29 / 30
