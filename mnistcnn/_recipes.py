@@ -55,14 +55,15 @@ _RECIPES: dict[str, Recipe] = {
         ),
         Recipe(
             name="fast",
-            architecture="fast",
+            architecture="tiny",
             epochs=2,
-            batch_size=256,
-            learning_rate=0.03,
+            batch_size=128,
+            learning_rate=0.02,
             schedule="onecycle",
-            description="A network with a tenth of the tutorial's FLOPs (batch norm, pooling "
-            "before the activation) and a one-cycle schedule: 99.0% or more in well under a "
-            "minute on 2 CPU cores.",
+            description="The shortest way to 99%: a network with a thirtieth of the tutorial's "
+            "FLOPs (8 and 16 channels, batch norm, pooling before the activation) and a "
+            "one-cycle schedule over two epochs; about 20 s from start to a saved model with "
+            "procs=2 on 2 CPU cores, over 30 times faster than the tutorial recipe.",
         ),
         Recipe(
             name="best",

@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import socket
 import sys
 import threading
 import time
@@ -463,6 +464,8 @@ def _parallel_context() -> tuple[int, int]:
         if "PADDLE_LOCAL_RANK" in os.environ:  # started by Paddle's launcher
             exit_with_parent(os.getppid())  # a killed launcher leaves no process training
         with _give_up_after(os.environ.get(JOIN_TIMEOUT_VARIABLE)):
+            if dist.get_rank() != 0:
+                _wait_for_store()
             try:
                 dist.init_parallel_env()
             except (RuntimeError, OSError) as exc:  # as Paddle reports a peer that went away
@@ -472,6 +475,26 @@ def _parallel_context() -> tuple[int, int]:
                     f"{lines[-1] if lines else exc}"
                 ) from exc
     return world, dist.get_rank() if world > 1 else 0
+
+
+def _wait_for_store() -> None:
+    """Wait until the first process's rendezvous store listens. Paddle's client, if it comes
+    first, sleeps 3 s before trying again: with two processes started together, that was a
+    tenth of a whole training run of the fast recipe."""
+    address = os.environ.get("PADDLE_MASTER") or os.environ.get(
+        "PADDLE_TRAINER_ENDPOINTS", ""
+    ).split(",")[0]
+    if os.environ.get("MASTER_ADDR") and os.environ.get("MASTER_PORT"):
+        address = f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        return  # Paddle will say what is missing
+    while True:
+        try:
+            with socket.create_connection((host, int(port)), timeout=1.0):
+                return
+        except OSError:
+            time.sleep(0.02)
 
 
 @contextlib.contextmanager

@@ -284,7 +284,7 @@ def copy_of(finished_run: tuple[Path, paddle.nn.Layer, History], tmp_path: Path)
     [
         ({"epochs": 3}, "epochs 2 (checkpoint) vs 3 (this run)"),
         ({"batch_size": 64}, "batch_size 128 (checkpoint) vs 64 (this run)"),
-        ({"learning_rate": 0.01}, "learning_rate 0.03 (checkpoint) vs 0.01 (this run)"),
+        ({"learning_rate": 0.01}, "learning_rate 0.02 (checkpoint) vs 0.01 (this run)"),
         ({"recipe": "tutorial", "epochs": 2}, "name 'fast' (checkpoint) vs 'tutorial'"),
         ({"seed": 1}, "seed 0 (checkpoint) vs 1 (this run)"),
         ({"architecture": "tutorial"}, "architecture 'fast' (checkpoint) vs 'tutorial'"),
@@ -422,7 +422,7 @@ def test_killed_mid_epoch_resumes_to_bit_identical_weights(
     procs: int, train_set: MnistDataset, tmp_path: Path, mnist_dir: Path
 ) -> None:
     limit = 4000 if procs == 1 else 6000  # about 2 s per epoch either way
-    reference = build_model("fast", seed=0)
+    reference = build_model(mnistcnn.get_recipe("fast").architecture, seed=0)
     expected = train(
         reference,
         (train_set.images[:limit], train_set.labels[:limit]),

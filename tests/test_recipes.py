@@ -53,7 +53,7 @@ def test_every_recipe_architecture_exists_and_outputs_logits() -> None:
 
 @pytest.mark.slow
 def test_fast_recipe_learns_quickly(train_set: MnistDataset, test_set: MnistDataset) -> None:
-    net = build_model("fast", seed=0)
+    net = build_model(get_recipe("fast").architecture, seed=0)
     history = train(
         net,
         (train_set.images[:12_000], train_set.labels[:12_000]),
