@@ -249,9 +249,9 @@ class DigitClassifier:
             preprocess: as for :meth:`predict_proba`.
             threads: threads decoding and normalising pictures.
 
-        Yields:
-            One :class:`FilePrediction` per file, in the order of ``files``; its
-            ``probabilities`` equal :meth:`predict_proba`'s row for the same file.
+        Returns:
+            An iterator of one :class:`FilePrediction` per file, in the order of ``files``;
+            their ``probabilities`` equal :meth:`predict_proba`'s rows for the same files.
 
         Examples:
             >>> import tempfile

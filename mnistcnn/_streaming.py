@@ -86,8 +86,8 @@ def find_images(
         on_error: called with a directory's path and the error when it cannot be listed
             (no permission, removed meanwhile); by default the error is raised.
 
-    Yields:
-        Paths as strings: directories joined with the names found in them.
+    Returns:
+        An iterator of paths as strings: directories joined with the names found in them.
 
     Raises:
         ImageNotFoundError: a source that is neither a file, a directory nor a pattern with
