@@ -108,7 +108,7 @@ def get_recipe(name: str) -> Recipe:
 
     Examples:
         >>> get_recipe("fast").architecture
-        'fast'
+        'tiny'
     """
     if name not in _RECIPES:
         raise ValueError(f"unknown recipe {name!r}; available: {', '.join(available_recipes())}.")
