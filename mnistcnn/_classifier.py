@@ -255,6 +255,7 @@ class DigitClassifier:
 
         Examples:
             >>> import tempfile
+            >>> from pathlib import Path
             >>> from PIL import Image, ImageDraw
             >>> from mnistcnn import find_images
             >>> folder = Path(tempfile.mkdtemp())

@@ -481,9 +481,10 @@ def _wait_for_store() -> None:
     """Wait until the first process's rendezvous store listens. Paddle's client, if it comes
     first, sleeps 3 s before trying again: with two processes started together, that was a
     tenth of a whole training run of the fast recipe."""
-    address = os.environ.get("PADDLE_MASTER") or os.environ.get(
-        "PADDLE_TRAINER_ENDPOINTS", ""
-    ).split(",")[0]
+    address = (
+        os.environ.get("PADDLE_MASTER")
+        or os.environ.get("PADDLE_TRAINER_ENDPOINTS", "").split(",")[0]
+    )
     if os.environ.get("MASTER_ADDR") and os.environ.get("MASTER_PORT"):
         address = f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
     host, _, port = address.rpartition(":")
