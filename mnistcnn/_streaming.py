@@ -153,7 +153,7 @@ def predict_files(
     *,
     batch_size: int = 64,
     preprocess: Preprocess = "auto",
-    threads: int = 2,
+    threads: int = 1,
 ) -> Iterator[FilePrediction]:
     """What :meth:`DigitClassifier.predict_files` does (see there); the options are checked
     at once, the files when the results are asked for."""
@@ -178,11 +178,17 @@ def _predict_files(
         except FILE_ERRORS as exc:
             return file_error(name, exc)
 
+    if threads == 1:  # decoding is mostly Python holding the GIL: one thread is fastest
+        while batch := list(islice(names, batch_size)):
+            yield from _classify(classifier, [(name, picture(name)) for name in batch])
+        return
+
     def submit_batch(pool: ThreadPoolExecutor) -> list[tuple[str, Future[np.ndarray | str]]]:
         return [(name, pool.submit(picture, name)) for name in islice(names, batch_size)]
 
+    # Files on a slow disk or a network file system: reading runs ahead of the network by
+    # one batch, never more, so memory stays bounded.
     with ThreadPoolExecutor(threads, thread_name_prefix="mnistcnn-decode") as pool:
-        # Decoding runs ahead of the network by one batch, never more: bounded memory.
         pending = submit_batch(pool)
         while pending:
             following = submit_batch(pool)

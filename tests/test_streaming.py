@@ -82,9 +82,10 @@ def test_predict_files_equals_predict_proba_in_order(tree: Path) -> None:
     assert all(r.probability == r.probabilities.max() for r in results)  # type: ignore[union-attr]
     # What the network saw, as preprocess() shows it.
     np.testing.assert_array_equal(results[7].model_input, classifier.preprocess(files[7]))
-    # One decoding thread or several: the same results.
-    single = list(classifier.predict_files(files, batch_size=7, threads=1))
-    np.testing.assert_array_equal(np.stack([r.probabilities for r in single]), expected)
+    # Several reading threads: the same results.
+    threaded = list(classifier.predict_files(files, batch_size=7, threads=2))
+    assert [r.file for r in threaded] == files
+    np.testing.assert_array_equal(np.stack([r.probabilities for r in threaded]), expected)
 
 
 def test_a_bad_file_is_its_own_result_and_the_rest_go_on(tmp_path: Path, tree: Path) -> None:
@@ -94,7 +95,7 @@ def test_a_bad_file_is_its_own_result_and_the_rest_go_on(tmp_path: Path, tree: P
     files = [good[0], str(tmp_path / "junk.png"), good[1], str(tmp_path / "gone.png"), good[2],
              str(tmp_path / "blank.png"), *good[3:]]  # fmt: skip
     classifier = DigitClassifier.pretrained()
-    results = list(classifier.predict_files(files, batch_size=2))
+    results = list(classifier.predict_files(files, batch_size=2, threads=2))
     assert [r.file for r in results] == files
     assert [r.ok for r in results] == [True, False, True, False, True, False, True, True]
     errors = {Path(r.file).name: r.error for r in results if not r.ok}
@@ -108,7 +109,8 @@ def test_a_bad_file_is_its_own_result_and_the_rest_go_on(tmp_path: Path, tree: P
     )
 
 
-def test_predict_files_reads_at_most_two_batches_ahead(tree: Path) -> None:
+@pytest.mark.parametrize("threads", [1, 2])
+def test_predict_files_reads_at_most_two_batches_ahead(tree: Path, threads: int) -> None:
     """Memory stays the same whatever the number of files: the input is read lazily."""
     files = list(find_images(tree))
     taken = 0
@@ -119,7 +121,7 @@ def test_predict_files_reads_at_most_two_batches_ahead(tree: Path) -> None:
             taken += 1
             yield name
 
-    results = DigitClassifier.pretrained().predict_files(counted(), batch_size=10)
+    results = DigitClassifier.pretrained().predict_files(counted(), batch_size=10, threads=threads)
     for index, _ in enumerate(results, start=1):
         assert taken <= (-(-index // 10) + 1) * 10, (index, taken)
     assert taken == len(files)
