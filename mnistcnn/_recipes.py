@@ -62,7 +62,7 @@ _RECIPES: dict[str, Recipe] = {
             schedule="onecycle",
             description="The shortest way to 99%: a network with a thirtieth of the tutorial's "
             "FLOPs (8 and 16 channels, batch norm, pooling before the activation) and a "
-            "one-cycle schedule over two epochs; about 20 s from start to a saved model with "
+            "one-cycle schedule over two epochs; 23-30 s from start to a saved model with "
             "procs=2 on 2 CPU cores, over 30 times faster than the tutorial recipe.",
         ),
         Recipe(
