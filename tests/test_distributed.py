@@ -322,22 +322,25 @@ def test_two_nodes_train_identical_weights_and_resume_from_the_first_nodes_check
     # The same job with checkpoints, stopped (every process killed) after its first epoch.
     # Node 1 is given a checkpoint directory of its own, never made: only the first
     # process's machine needs the checkpoints.
-    port = free_port()
-    options = ("--format", "safetensors")
     checkpoints = [tmp_path / "checkpoints0", tmp_path / "checkpoints1"]
-    nodes = [
-        start_node(
-            r,
-            port,
-            tmp_path / f"b{r}",
-            *options,
-            "--procs",
-            str(2 - r),
-            "--checkpoint-dir",
-            str(checkpoints[r]),
-        )
-        for r in (0, 1)
-    ]
+
+    def checkpointed_job() -> list[subprocess.Popen[str]]:
+        port = free_port()
+        options = ["--format", "safetensors", "--procs"]
+        return [
+            start_node(
+                r,
+                port,
+                tmp_path / f"b{r}",
+                *options,
+                str(2 - r),
+                "--checkpoint-dir",
+                str(checkpoints[r]),
+            )
+            for r in (0, 1)
+        ]
+
+    nodes = checkpointed_job()
     deadline = time.monotonic() + 300
     latest = checkpoints[0] / "latest"  # written last, once the checkpoint is complete
     while not latest.exists() and time.monotonic() < deadline:
@@ -351,20 +354,7 @@ def test_two_nodes_train_identical_weights_and_resume_from_the_first_nodes_check
 
     # Run again on both nodes: the job resumes after epoch 1 and ends with the weights of the
     # uninterrupted job, bit for bit.
-    port = free_port()
-    nodes = [
-        start_node(
-            r,
-            port,
-            tmp_path / f"b{r}",
-            *options,
-            "--procs",
-            str(2 - r),
-            "--checkpoint-dir",
-            str(checkpoints[r]),
-        )
-        for r in (0, 1)
-    ]
+    nodes = checkpointed_job()
     (status0, out0), (status1, out1) = finish(nodes[0]), finish(nodes[1])
     assert (status0, status1) == (0, 0), out0 + out1
     assert "resuming from" in out0 and "after epoch 1" in out0
