@@ -631,14 +631,15 @@ def _classify_files(
 def _read_numbers(
     classifier: DigitClassifier, names: Iterator[str], args: argparse.Namespace
 ) -> Iterator[tuple[dict[str, Any], str, np.ndarray | Reading | None]]:
+    from ._streaming import file_error
+
     for name in names:
         try:
             reading = classifier.read_digits(
                 name, min_confidence=args.min_confidence, method=args.method
             )
         except (MnistCnnError, *_USER_ERRORS) as exc:
-            message = str(exc) if name in str(exc) else f"{name}: {exc}"
-            yield {"file": name, "error": message}, "", None
+            yield {"file": name, "error": file_error(name, exc)}, "", None
             continue
         row, line = _reading_report(name, reading)
         yield row, line, reading

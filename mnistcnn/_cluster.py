@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ._errors import MissingDependencyError
-from ._inputs import Preprocess, check_options, picture_unit
+from ._inputs import Preprocess, check_options
 from ._preprocess import IMAGE_SIZE
 from ._quiet import quiet_paddle_import
-from ._streaming import FILE_ERRORS, FilePrediction, file_error
+from ._streaming import FilePrediction
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -271,30 +271,19 @@ def _predict_partition(paths: list[str], *, spec: _ModelSpec, options: _Options)
 def _predict_files_as_arrays(
     classifier: DigitClassifier, paths: list[str], batch_size: int, preprocess: Preprocess
 ) -> _Partition:
-    """The steps of :meth:`DigitClassifier.predict_files` for a list of files, as arrays: each
-    file read on its own (a bad one noted, not raised), then the good ones through the network
-    in batches."""
-    units = np.empty((len(paths), IMAGE_SIZE, IMAGE_SIZE), np.float32)
-    good: list[int] = []
-    errors: list[str | None] = [None] * len(paths)
-    for index, path in enumerate(paths):
-        try:
-            units[len(good)] = picture_unit(path, preprocess)
-        except FILE_ERRORS as exc:  # this file's problem, not the job's
-            errors[index] = file_error(path, exc)
-            continue
-        good.append(index)
-    probabilities = np.full((len(paths), len(classifier.classes_)), np.nan, np.float32)
+    """The rows of :meth:`DigitClassifier.predict_files` for a list of files, packed into
+    arrays (a bad file noted in ``errors``, not raised)."""
+    classes = np.asarray(classifier.classes_)
+    probabilities = np.full((len(paths), len(classes)), np.nan, np.float32)
     model_inputs = np.zeros((len(paths), IMAGE_SIZE, IMAGE_SIZE), np.uint8)
-    if good:
-        # 28x28 units in [0, 1] already: "raw" takes them as they are, so the numbers are
-        # those predict_proba computes for the files themselves.
-        found = units[: len(good)]
-        probabilities[good] = classifier.predict_proba(
-            found, batch_size=batch_size, preprocess="raw"
-        )
-        model_inputs[good] = np.round(found * 255).astype(np.uint8)
-    return _Partition(probabilities, model_inputs, errors, np.asarray(classifier.classes_))
+    errors: list[str | None] = []
+    rows = classifier.predict_files(paths, batch_size=batch_size, preprocess=preprocess)
+    for index, row in enumerate(rows):
+        errors.append(row.error)
+        if row.probabilities is not None and row.model_input is not None:  # the file was read
+            probabilities[index] = row.probabilities
+            model_inputs[index] = row.model_input
+    return _Partition(probabilities, model_inputs, errors, classes)
 
 
 def _require_distributed() -> None:

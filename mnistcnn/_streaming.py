@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from ._classifier import DigitClassifier
 
 __all__ = [
-    "FILE_ERRORS",
     "IMAGE_SUFFIXES",
     "FilePrediction",
     "file_error",
@@ -39,7 +38,7 @@ IMAGE_SUFFIXES = frozenset(
 )
 """The file name endings a directory walk takes as pictures (in any case)."""
 
-FILE_ERRORS = (MnistCnnError, OSError, ValueError, TypeError)
+_FILE_ERRORS = (MnistCnnError, OSError, ValueError, TypeError)
 """What reading one file can raise: the file's own problem, reported in its row."""
 
 
@@ -175,7 +174,7 @@ def _predict_files(
     def picture(name: str) -> np.ndarray | str:
         try:
             return picture_unit(name, preprocess)
-        except FILE_ERRORS as exc:
+        except _FILE_ERRORS as exc:
             return file_error(name, exc)
 
     if threads == 1:  # decoding is mostly Python holding the GIL: one thread is fastest
