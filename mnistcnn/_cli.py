@@ -560,6 +560,7 @@ def _predict(args: argparse.Namespace) -> int:
             bar.update()
         for folder, message in walk_errors:
             _emit({"file": folder, "error": message}, message, results, args, tally)
+        bar.total = bar.count  # all done: the count may still be running
     finally:
         bar.close()
         if results is not None:
