@@ -202,7 +202,7 @@ def dask_phase(paths: list[str], args: argparse.Namespace) -> dict[str, object]:
             return np.stack([row.probabilities for row in rows])  # type: ignore[misc]
 
         cold, times, result = timed_rounds(call, args.rounds)
-        loads = client.run(lambda: __import__("mnistcnn._cluster")._cluster._load_counts())
+        loads = client.run(lambda: __import__("mnistcnn._scale._cluster")._cluster._load_counts())
     np.save(args.out, result)
     import distributed
 
@@ -226,7 +226,7 @@ class RayPredictor:
         self.classifier = DigitClassifier.pretrained(num_threads=1)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from mnistcnn._cluster import _predict_files_as_arrays
+        from mnistcnn._scale._cluster import _predict_files_as_arrays
 
         part = _predict_files_as_arrays(self.classifier, list(batch["path"]), 64, "auto")
         errors = np.array([error or "" for error in part.errors], dtype=object)
@@ -245,7 +245,7 @@ def ray_phase(paths: list[str], args: argparse.Namespace) -> dict[str, object]:
     import ray.data
 
     from mnistcnn import FilePrediction
-    from mnistcnn._cluster import _Partition, _to_rows
+    from mnistcnn._scale._cluster import _Partition, _to_rows
 
     imported = time.perf_counter() - start
     start = time.perf_counter()

@@ -36,8 +36,8 @@ import paddle  # noqa: E402
 
 import mnistcnn  # noqa: E402
 from mnistcnn import DigitClassifier  # noqa: E402
-from mnistcnn._backends import StaticBackend  # noqa: E402
-from mnistcnn._inputs import model_batches  # noqa: E402
+from mnistcnn._engines._static import StaticBackend  # noqa: E402
+from mnistcnn._input._inputs import model_batches  # noqa: E402
 
 Timed = Callable[[], object]
 
@@ -197,7 +197,7 @@ def main() -> None:
     limit = statistics.median(single[LIMIT])
     gemm_rate = flops / limit
 
-    print(f"machine: {paddle.device.get_device()}, {mnistcnn._backends.available_cpus()} CPUs")
+    print(f"machine: {paddle.device.get_device()}, {mnistcnn._engines._base.available_cpus()} CPUs")
     print(f"network: {flops / 1e6:.1f} MFLOP per image ({default.metadata.architecture})")
     print(f"NumPy float32 GEMM (2048x2048): {gemm_rate / 1e9:.0f} GFLOP/s")
     print(f"compute limit: {limit * 1e3:.3f} ms per image, {1 / limit:,.0f} images/s")

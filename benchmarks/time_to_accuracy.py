@@ -153,7 +153,7 @@ def profile(folder: Path) -> list[tuple[str, float]]:
     measured on its own in this process or a new one)."""
     phases: list[tuple[str, float]] = []
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import paddle, mnistcnn._training"], check=True,
+    subprocess.run([sys.executable, "-c", "import paddle, mnistcnn._training._loop"], check=True,
                    capture_output=True)  # fmt: skip
     phases.append(
         ("process start: Python, import Paddle and mnistcnn", time.perf_counter() - start)
@@ -163,7 +163,7 @@ def profile(folder: Path) -> list[tuple[str, float]]:
     import paddle
 
     import mnistcnn
-    from mnistcnn._preprocess import to_model_input
+    from mnistcnn._input._preprocess import to_model_input
 
     start = time.perf_counter()
     train_set, test_set = mnistcnn.load_data("train"), mnistcnn.load_data("test")

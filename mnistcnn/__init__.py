@@ -18,15 +18,15 @@ from ._quiet import quiet_paddle_import
 from ._version import __version__ as __version__
 
 _HOME: dict[str, str] = {
-    "Augmentation": "_augment",
+    "Augmentation": "_data._augment",
     "CheckpointError": "_errors",
     "DatasetCorruptError": "_errors",
     "DatasetNotFoundError": "_errors",
-    "DigitClassifier": "_classifier",
-    "EpochResult": "_history",
-    "EvalReport": "_evaluation",
-    "FilePrediction": "_streaming",
-    "History": "_history",
+    "DigitClassifier": "_inference._classifier",
+    "EpochResult": "_formats._history",
+    "EvalReport": "_inference._evaluation",
+    "FilePrediction": "_inference._streaming",
+    "History": "_formats._history",
     "ImageError": "_errors",
     "ImageNotFoundError": "_errors",
     "ImageTypeError": "_errors",
@@ -34,34 +34,35 @@ _HOME: dict[str, str] = {
     "MissingDependencyError": "_errors",
     "MnistCnnError": "_errors",
     "MnistCnnWarning": "_errors",
-    "MnistDataset": "_data",
+    "MnistDataset": "_data._mnist",
+    "ModelExistsError": "_errors",
     "ModelFormatError": "_errors",
-    "ModelMetadata": "_metadata",
+    "ModelMetadata": "_formats._metadata",
     "ModelNotFoundError": "_errors",
-    "PrintedBox": "_reading",
-    "ReadDigit": "_reading",
-    "Reading": "_reading",
-    "Recipe": "_recipes",
+    "PrintedBox": "_reading._numbers",
+    "ReadDigit": "_reading._numbers",
+    "Reading": "_reading._numbers",
+    "Recipe": "_formats._history",
     "WorkerError": "_errors",
-    "available_models": "_models",
-    "available_recipes": "_recipes",
-    "build_model": "_models",
-    "create_app": "_server",
-    "default_cache_dir": "_data",
-    "evaluate": "_evaluation",
-    "find_images": "_streaming",
-    "get_recipe": "_recipes",
-    "load_data": "_data",
-    "draw_reading": "_overlay",
-    "plot_confusion_matrix": "_figures",
-    "plot_digits": "_figures",
-    "plot_history": "_figures",
-    "plot_model_view": "_figures",
-    "predict_files_on_cluster": "_cluster",
-    "save": "_saving",
-    "serve": "_server",
-    "to_model_input": "_preprocess",
-    "train": "_training",
+    "available_models": "_models._architectures",
+    "available_recipes": "_training._recipes",
+    "build_model": "_models._architectures",
+    "create_app": "_serving._app",
+    "default_cache_dir": "_data._mnist",
+    "evaluate": "_inference._evaluation",
+    "find_images": "_inference._streaming",
+    "get_recipe": "_training._recipes",
+    "load_data": "_data._mnist",
+    "draw_reading": "_reading._overlay",
+    "plot_confusion_matrix": "_plotting._figures",
+    "plot_digits": "_plotting._figures",
+    "plot_history": "_plotting._figures",
+    "plot_model_view": "_plotting._figures",
+    "predict_files_on_cluster": "_scale._cluster",
+    "save": "_formats._saving",
+    "serve": "_serving._app",
+    "to_model_input": "_input._preprocess",
+    "train": "_training._train",
 }
 """The public names and the private module each lives in: the one list of them. (The
 ``TYPE_CHECKING`` imports below repeat it for type checkers and IDEs, which cannot follow a
@@ -70,12 +71,10 @@ lazy import; tests/test_public_api.py checks that the two agree.)"""
 __all__ = sorted([*_HOME, "__version__"])
 
 if TYPE_CHECKING:  # explicit re-exports ("X as X") for type checkers
-    from ._augment import Augmentation as Augmentation
-    from ._classifier import DigitClassifier as DigitClassifier
-    from ._cluster import predict_files_on_cluster as predict_files_on_cluster
-    from ._data import MnistDataset as MnistDataset
-    from ._data import default_cache_dir as default_cache_dir
-    from ._data import load_data as load_data
+    from ._data._augment import Augmentation as Augmentation
+    from ._data._mnist import MnistDataset as MnistDataset
+    from ._data._mnist import default_cache_dir as default_cache_dir
+    from ._data._mnist import load_data as load_data
     from ._errors import CheckpointError as CheckpointError
     from ._errors import DatasetCorruptError as DatasetCorruptError
     from ._errors import DatasetNotFoundError as DatasetNotFoundError
@@ -86,34 +85,37 @@ if TYPE_CHECKING:  # explicit re-exports ("X as X") for type checkers
     from ._errors import MissingDependencyError as MissingDependencyError
     from ._errors import MnistCnnError as MnistCnnError
     from ._errors import MnistCnnWarning as MnistCnnWarning
+    from ._errors import ModelExistsError as ModelExistsError
     from ._errors import ModelFormatError as ModelFormatError
     from ._errors import ModelNotFoundError as ModelNotFoundError
     from ._errors import WorkerError as WorkerError
-    from ._evaluation import EvalReport as EvalReport
-    from ._evaluation import evaluate as evaluate
-    from ._figures import plot_confusion_matrix as plot_confusion_matrix
-    from ._figures import plot_digits as plot_digits
-    from ._figures import plot_history as plot_history
-    from ._figures import plot_model_view as plot_model_view
-    from ._history import EpochResult as EpochResult
-    from ._history import History as History
-    from ._metadata import ModelMetadata as ModelMetadata
-    from ._models import available_models as available_models
-    from ._models import build_model as build_model
-    from ._overlay import draw_reading as draw_reading
-    from ._preprocess import to_model_input as to_model_input
-    from ._reading import PrintedBox as PrintedBox
-    from ._reading import ReadDigit as ReadDigit
-    from ._reading import Reading as Reading
-    from ._recipes import Recipe as Recipe
-    from ._recipes import available_recipes as available_recipes
-    from ._recipes import get_recipe as get_recipe
-    from ._saving import save as save
-    from ._server import create_app as create_app
-    from ._server import serve as serve
-    from ._streaming import FilePrediction as FilePrediction
-    from ._streaming import find_images as find_images
-    from ._training import train as train
+    from ._formats._history import EpochResult as EpochResult
+    from ._formats._history import History as History
+    from ._formats._history import Recipe as Recipe
+    from ._formats._metadata import ModelMetadata as ModelMetadata
+    from ._formats._saving import save as save
+    from ._inference._classifier import DigitClassifier as DigitClassifier
+    from ._inference._evaluation import EvalReport as EvalReport
+    from ._inference._evaluation import evaluate as evaluate
+    from ._inference._streaming import FilePrediction as FilePrediction
+    from ._inference._streaming import find_images as find_images
+    from ._input._preprocess import to_model_input as to_model_input
+    from ._models._architectures import available_models as available_models
+    from ._models._architectures import build_model as build_model
+    from ._plotting._figures import plot_confusion_matrix as plot_confusion_matrix
+    from ._plotting._figures import plot_digits as plot_digits
+    from ._plotting._figures import plot_history as plot_history
+    from ._plotting._figures import plot_model_view as plot_model_view
+    from ._reading._numbers import PrintedBox as PrintedBox
+    from ._reading._numbers import ReadDigit as ReadDigit
+    from ._reading._numbers import Reading as Reading
+    from ._reading._overlay import draw_reading as draw_reading
+    from ._scale._cluster import predict_files_on_cluster as predict_files_on_cluster
+    from ._serving._app import create_app as create_app
+    from ._serving._app import serve as serve
+    from ._training._recipes import available_recipes as available_recipes
+    from ._training._recipes import get_recipe as get_recipe
+    from ._training._train import train as train
 
 
 def __getattr__(name: str) -> Any:

@@ -39,6 +39,11 @@ class ModelNotFoundError(MnistCnnError, FileNotFoundError):
     """No saved model files were found at the given path."""
 
 
+class ModelExistsError(MnistCnnError, FileExistsError):
+    """A save would remove the files of another model in formats it does not write; pass
+    ``replace=True`` (``--replace``) to allow it."""
+
+
 class ModelFormatError(MnistCnnError, ValueError):
     """Saved model files exist but cannot be used (wrong architecture, mismatched files, ...)."""
 

@@ -26,7 +26,7 @@ def main() -> None:
     prefix, mode = sys.argv[1], sys.argv[2]
     models = {0.1: build_model("fast", seed=1), 0.2: build_model("fast", seed=2)}
     if mode == "replace":
-        import mnistcnn._atomic as atomic
+        import mnistcnn._formats._atomic as atomic
 
         target = int(sys.argv[3])
         calls = 0

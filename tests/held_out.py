@@ -3,7 +3,7 @@
 Three kinds, as the reading issue names them: digits apart, digits touching or overlapping
 their neighbours (slanted), and a Chinese envelope's postal code (six printed red or green boxes,
 one digit in each, blue or black ink, photographed). This generator shares no code with the
-reader's training composer (``mnistcnn._composing``), which writes MNIST training digits: the
+reader's training composer (``mnistcnn._data._composing``), which writes MNIST training digits: the
 glyphs, spacing, paper and camera are drawn here in a way of their own, so a figure measured on
 these sets is not a figure of the training generator.
 """

@@ -134,7 +134,7 @@ def test_saves_killed_at_random_moments_leave_one_complete_model(
 def test_a_new_save_replaces_every_file_of_the_old_model(tmp_path: Path) -> None:
     prefix = tmp_path / "m"
     save(build_model("fast", seed=1), prefix, format="both")
-    written = save(build_model("fast", seed=2), prefix, format="safetensors")
+    written = save(build_model("fast", seed=2), prefix, format="safetensors", replace=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors", "m_meta.json"]
     assert [p.name for p in written] == ["m.safetensors", "m_meta.json"]
     umask = os.umask(0)

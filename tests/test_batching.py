@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from mnistcnn._batching import MicroBatcher
+from mnistcnn._serving._batching import MicroBatcher
 
 
 class Recorder:

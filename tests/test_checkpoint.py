@@ -24,13 +24,13 @@ from mnistcnn import (
     EpochResult,
     History,
     MnistDataset,
-    _checkpoint,
-    _training,
     build_model,
     train,
 )
 from mnistcnn._errors import CheckpointError
-from mnistcnn._unpickle import read_state
+from mnistcnn._formats._unpickle import read_state
+from mnistcnn._training import _checkpoint
+from mnistcnn._training import _loop as _training
 
 from .conftest import cli
 

@@ -235,7 +235,7 @@ def test_unreadable_static_model_falls_back_to_dynamic(saved_model: Path, tmp_pa
     import dataclasses
 
     from mnistcnn import ModelMetadata
-    from mnistcnn._files import file_sha256
+    from mnistcnn._formats._files import file_sha256
 
     for path in saved_model.parent.iterdir():
         (tmp_path / path.name).write_bytes(path.read_bytes())

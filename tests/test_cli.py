@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from mnistcnn import DigitClassifier, MnistDataset
-from mnistcnn._cli import build_parser, main
+from mnistcnn._cli._main import build_parser, main
 
 from .conftest import cli
 
@@ -223,7 +223,7 @@ def test_the_library_speaks_in_plain_lines_not_paddles_log_format(
     ],
 )
 def test_serve_warns_unless_it_listens_on_loopback(host: str, loopback: bool) -> None:
-    from mnistcnn._cli import _loopback
+    from mnistcnn._cli._main import _loopback
 
     assert _loopback(host) is loopback
 

@@ -20,8 +20,8 @@ from mnistcnn import (
     ModelNotFoundError,
     predict_files_on_cluster,
 )
-from mnistcnn._classifier import PRETRAINED, WEIGHTS_DIR
-from mnistcnn._cluster import _load_counts, _ModelSpec
+from mnistcnn._models._weights import PRETRAINED, WEIGHTS_DIR
+from mnistcnn._scale._cluster import _load_counts, _ModelSpec
 
 from .conftest import run_python
 
@@ -188,7 +188,7 @@ def test_without_any_client_it_starts_a_local_cluster_and_never_imports_paddle(
         "from mnistcnn import predict_files_on_cluster\n"
         "rows = list(predict_files_on_cluster(sys.argv[1:], partition_size=2))\n"
         "print(*[row.label for row in rows])\n"
-        "print('paddle' in sys.modules, 'mnistcnn._classifier' in sys.modules)\n"
+        "print('paddle' in sys.modules, 'mnistcnn._inference._classifier' in sys.modules)\n"
         "try:\n"
         "    default_client()\n"
         "except ValueError:\n"
@@ -204,7 +204,7 @@ def test_no_files_need_no_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
     def no_cluster() -> None:
         raise AssertionError("a cluster was asked for")
 
-    monkeypatch.setattr("mnistcnn._cluster._current_or_local_client", no_cluster)
+    monkeypatch.setattr("mnistcnn._scale._cluster._current_or_local_client", no_cluster)
     assert list(predict_files_on_cluster([])) == []
     assert list(predict_files_on_cluster(iter(()))) == []
 

@@ -8,7 +8,7 @@ import paddle
 import pytest
 
 from mnistcnn import DatasetCorruptError, DatasetNotFoundError, MnistDataset, load_data
-from mnistcnn._idx import read_bytes
+from mnistcnn._data._idx import read_bytes
 
 from .conftest import write_idx
 

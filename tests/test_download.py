@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from mnistcnn import DatasetNotFoundError, load_data
-from mnistcnn._idx import read_bytes
+from mnistcnn._data._idx import read_bytes
 
 
 class Mirror:
@@ -138,7 +138,7 @@ def test_only_corrupt_mirrors_give_a_clear_error_and_leave_nothing(
 def test_server_that_fails_first_is_retried(
     mirror: Mirror, empty_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("mnistcnn._download.time.sleep", lambda seconds: None)
+    monkeypatch.setattr("mnistcnn._data._download.time.sleep", lambda seconds: None)
     data = load_data("test", root=empty_home / "d", mirrors=[mirror.base("flaky")], progress=False)
     assert len(data) == 10_000
     assert mirror.requests["/flaky/t10k-images-idx3-ubyte.gz"] == 2
@@ -147,7 +147,7 @@ def test_server_that_fails_first_is_retried(
 def test_truncated_transfer_is_retried_then_reported(
     mirror: Mirror, empty_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("mnistcnn._download.time.sleep", lambda seconds: None)
+    monkeypatch.setattr("mnistcnn._data._download.time.sleep", lambda seconds: None)
     with pytest.raises(DatasetNotFoundError, match="connection closed after") as info:
         load_data("test", root=empty_home / "d", mirrors=[mirror.base("truncated")], progress=False)
     assert "try 3 of 3" in str(info.value)
@@ -158,7 +158,7 @@ def test_truncated_transfer_is_retried_then_reported(
 def test_unreachable_host_and_disabled_downloads(
     empty_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("mnistcnn._download.time.sleep", lambda seconds: None)
+    monkeypatch.setattr("mnistcnn._data._download.time.sleep", lambda seconds: None)
     with pytest.raises(DatasetNotFoundError, match="cannot connect"):
         load_data("test", root=empty_home / "d", mirrors=["http://127.0.0.1:9/"], progress=False)
     with pytest.raises(DatasetNotFoundError, match=r"download=False"):

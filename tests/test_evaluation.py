@@ -5,7 +5,7 @@ import paddle
 import pytest
 
 from mnistcnn import EvalReport, History, MnistDataset, evaluate
-from mnistcnn._evaluation import report_from_probabilities
+from mnistcnn._inference._evaluation import report_from_probabilities
 
 
 def test_report_from_known_predictions() -> None:

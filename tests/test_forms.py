@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from mnistcnn._forms import erase_lines, find_boxes, ink_lines, separate_print
+from mnistcnn._reading._forms import erase_lines, find_boxes, ink_lines, separate_print
 
 from .held_out import boxed_number
 from .pictures import load_usps

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mnistcnn import DatasetCorruptError
-from mnistcnn._idx import parse_idx, read_bytes
+from mnistcnn._data._idx import parse_idx, read_bytes
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

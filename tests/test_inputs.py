@@ -28,9 +28,9 @@ from mnistcnn import (
     MnistDataset,
     to_model_input,
 )
-from mnistcnn._inputs import is_mnist_form
-from mnistcnn._pictures import MAX_PIXELS
-from mnistcnn._preprocess import unit_pixels
+from mnistcnn._input._inputs import is_mnist_form
+from mnistcnn._input._pictures import MAX_PIXELS
+from mnistcnn._input._preprocess import unit_pixels
 
 from .pictures import load_usps, photo_of
 

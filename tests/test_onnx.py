@@ -191,7 +191,7 @@ def test_cli_export_to_onnx_from_weights_and_from_a_static_model(
 
 @needs_runtime
 def test_the_onnx_file_is_checked_against_its_digest(tmp_path: Path) -> None:
-    shipped = Path(mnistcnn.__file__).parent / "weights" / "mnistcnn_best"
+    shipped = Path(mnistcnn.__file__).parent / "_models" / "weights" / "mnistcnn_best"
     for suffix in (".onnx", "_meta.json", ".json", ".pdiparams"):
         shutil.copyfile(f"{shipped}{suffix}", tmp_path / f"m{suffix}")
     data = bytearray((tmp_path / "m.onnx").read_bytes())
@@ -290,7 +290,7 @@ def test_model_input_matches_the_documented_convention(test_set: MnistDataset) -
 def test_a_conversion_that_computes_something_else_is_refused(
     exported: Path, tmp_path: Path
 ) -> None:
-    from mnistcnn._onnx_export import _check_against_paddle
+    from mnistcnn._formats._onnx_export import _check_against_paddle
 
     other = tmp_path / "other"
     save(build_model("tutorial", seed=1), other, format="static")

@@ -33,9 +33,9 @@ def test_wheel_contents(wheel: Path) -> None:
     package = {n for n in names if n.startswith("mnistcnn/")}
     assert "mnistcnn/py.typed" in package and "mnistcnn/__init__.py" in package
     for suffix in (".json", ".pdiparams", ".safetensors", "_meta.json"):
-        assert f"mnistcnn/weights/mnistcnn_best{suffix}" in package
+        assert f"mnistcnn/_models/weights/mnistcnn_best{suffix}" in package
     for suffix in (".safetensors", "_meta.json"):  # the sequence reader for whole numbers
-        assert f"mnistcnn/weights/mnistcnn_reader{suffix}" in package
+        assert f"mnistcnn/_models/weights/mnistcnn_reader{suffix}" in package
     outside = {n.split("/")[0] for n in names} - {"mnistcnn", f"mnistcnn-{__version__}.dist-info"}
     assert outside == set()  # no tests, docs, examples, benchmarks
     assert not [n for n in names if "__pycache__" in n or n.endswith((".pyc", ".orig", ".tmp"))]
@@ -56,4 +56,4 @@ def test_wheel_metadata(wheel: Path) -> None:
     assert "Provides-Extra: plot" in metadata
     assert "Requires-Dist: matplotlib>=3.7; extra == 'plot'" in metadata
     assert not [line for line in metadata.splitlines() if line == "Requires-Dist: matplotlib>=3.7"]
-    assert "mnistcnn = mnistcnn._cli:main" in entry_points
+    assert "mnistcnn = mnistcnn._cli._main:main" in entry_points

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from mnistcnn import DigitClassifier, MnistDataset, evaluate
-from mnistcnn._classifier import PRETRAINED, WEIGHTS_DIR
+from mnistcnn._models._weights import PRETRAINED, WEIGHTS_DIR
 
 
 @pytest.fixture(scope="module")

@@ -48,7 +48,9 @@ def test_public_objects_say_they_are_mnistcnn() -> None:
     assert mnistcnn.ImageError.__module__ == "mnistcnn"
     assert repr(mnistcnn.ModelFormatError("x")) == "ModelFormatError('x')"
     assert mnistcnn.DigitClassifier.__module__ == "mnistcnn"
-    assert mnistcnn.save.__module__ == "mnistcnn._saving"  # functions keep theirs (see __init__)
+    assert (
+        mnistcnn.save.__module__ == "mnistcnn._formats._saving"
+    )  # functions keep theirs (see __init__)
     # Raised deep inside, before anyone touched the public name, it still says mnistcnn.
     code = (
         "from mnistcnn._errors import ImageError\n"
@@ -93,8 +95,8 @@ def test_prediction_does_not_import_training(saved_model: Path) -> None:
         "from mnistcnn import DigitClassifier\n"
         f"DigitClassifier.load({str(saved_model)!r}).predict(np.zeros((2, 28, 28), np.uint8))"
     )
-    assert "mnistcnn._classifier" in modules
-    assert "mnistcnn._training" not in modules
+    assert "mnistcnn._inference._classifier" in modules
+    assert "mnistcnn._training._loop" not in modules
 
 
 def test_importing_paddle_through_mnistcnn_leaves_the_root_logger_alone() -> None:

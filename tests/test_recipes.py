@@ -14,7 +14,7 @@ from mnistcnn import (
     get_recipe,
     train,
 )
-from mnistcnn._training import _schedule
+from mnistcnn._training._loop import _schedule
 
 
 def test_registry() -> None:

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from mnistcnn._requests import RequestError, decode_base64
+from mnistcnn._serving._requests import RequestError, decode_base64
 
 DATA = bytes(range(256)) * 3 + b"\xff\xfe"
 

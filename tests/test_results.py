@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mnistcnn._results import ResultsFile, ResultsFileError
+from mnistcnn._inference._results import ResultsFile, ResultsFileError
 
 DIGIT = {"file": "a.png", "label": 7, "probability": 0.9, "probabilities": [0.01] * 9 + [0.91]}
 FAILED = {"file": "b.png", "error": "b.png: not a readable image"}

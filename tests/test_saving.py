@@ -18,7 +18,7 @@ from mnistcnn import (
     build_model,
     save,
 )
-from mnistcnn._metadata import LINE_ARCHITECTURES
+from mnistcnn._models._kinds import LINE_ARCHITECTURES
 
 from .conftest import TESTS, run_python
 
@@ -188,7 +188,7 @@ def test_many_exports_in_one_process_each_hold_their_own_network(tmp_path: Path)
     """Issue 9: a static export once failed with ``KeyError: 'linear_28.b_0'`` after other
     exports in the same process: Paddle's tracer keeps the parameters of a trace that raised
     and a later program at the same address inherits them."""
-    from mnistcnn._saving import trace_tables
+    from mnistcnn._formats._saving import trace_tables
 
     class Broken(paddle.nn.Layer):
         def __init__(self) -> None:

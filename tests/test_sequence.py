@@ -11,10 +11,11 @@ import paddle
 import pytest
 
 from mnistcnn import build_model, load_data, save, train
-from mnistcnn._composing import compose_batch, split_into_lines
-from mnistcnn._loading import open_model
-from mnistcnn._metadata import ModelMetadata
-from mnistcnn._sequence import INK_HEIGHT, LINE_HEIGHT, STRIDE, decode, line_input
+from mnistcnn._data._composing import compose_batch, split_into_lines
+from mnistcnn._formats._loading import open_model
+from mnistcnn._formats._metadata import ModelMetadata
+from mnistcnn._input._lines import INK_HEIGHT, LINE_HEIGHT, STRIDE, line_input
+from mnistcnn._reading._ctc import decode
 
 
 def _scores(classes: list[int], peak: float = 0.9) -> np.ndarray:
@@ -91,11 +92,11 @@ def test_reader_network_shape_and_saved_forms(tmp_path: Path) -> None:
 
 @pytest.mark.slow  # a held-out set: on one Python (py311), as the other whole-set checks
 def test_the_shipped_reader_reads_composed_training_style_lines() -> None:
-    from mnistcnn._training import evaluate_lines
+    from mnistcnn._training._loop import evaluate_lines
 
     test_set = load_data("test")
     reader = open_model(
-        Path(__import__("mnistcnn").__file__).parent / "weights" / "mnistcnn_reader",
+        Path(__import__("mnistcnn").__file__).parent / "_models" / "weights" / "mnistcnn_reader",
         backend="dynamic",
         architecture=None,
         num_threads=None,

@@ -486,7 +486,7 @@ def test_cli_errors(tmp_path: Path) -> None:
 def test_connections_have_nagles_algorithm_off() -> None:
     """Kept-alive connections answer at once: without TCP_NODELAY on the accepted sockets,
     each answer waited 40 ms for the client's delayed ACK (25 requests/s per connection)."""
-    from mnistcnn._server import _bind
+    from mnistcnn._serving._app import _bind
 
     listener = _bind("127.0.0.1", 0)
 
@@ -521,7 +521,7 @@ def test_without_the_serve_extra_the_command_names_it() -> None:
             sys.executable,
             "-c",
             "import sys; sys.modules['starlette'] = None\n"
-            "from mnistcnn._cli import main\n"
+            "from mnistcnn._cli._main import main\n"
             "raise SystemExit(main(['serve']))",
         ],
         capture_output=True,

@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mnistcnn import DigitClassifier, ModelFormatError, build_model, save
-from mnistcnn._files import file_sha256
-from mnistcnn._unpickle import read_state, state_from_bytes
+from mnistcnn._formats._files import file_sha256
+from mnistcnn._formats._unpickle import read_state, state_from_bytes
 
-PRETRAINED_WEIGHTS = Path(__file__).parent.parent / "mnistcnn" / "weights"
+PRETRAINED_WEIGHTS = Path(__file__).parent.parent / "mnistcnn" / "_models" / "weights"
 
 
 class _RunsCode:

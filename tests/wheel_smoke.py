@@ -48,7 +48,7 @@ except MissingDependencyError as exc:
 else:
     raise AssertionError("starlette is not a requirement, yet the app was made")
 import importlib.resources
-page = importlib.resources.files("mnistcnn") / "_web" / "index.html"
+page = importlib.resources.files("mnistcnn._serving") / "_web" / "index.html"
 assert 'id="canvas"' in page.read_text(encoding="utf-8"), "the served page is not installed"
 try:
     plot_digits(__import__("numpy").zeros((1, 28, 28), "uint8"))
@@ -64,9 +64,9 @@ SDIST_MUST_HAVE = (
     "LICENSE",
     "tox.ini",
     "mnistcnn/__init__.py",
-    "mnistcnn/weights/mnistcnn_best_meta.json",
-    "mnistcnn/weights/mnistcnn_best.onnx",
-    "mnistcnn/_web/index.html",
+    "mnistcnn/_models/weights/mnistcnn_best_meta.json",
+    "mnistcnn/_models/weights/mnistcnn_best.onnx",
+    "mnistcnn/_serving/_web/index.html",
     "tests/conftest.py",
     "docs/conf.py",
     "examples/quickstart.py",

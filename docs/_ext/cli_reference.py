@@ -9,7 +9,7 @@ from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
 
-from mnistcnn._cli import build_parser
+from mnistcnn._cli._main import build_parser
 
 
 class CliReference(SphinxDirective):

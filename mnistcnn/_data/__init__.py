@@ -1,0 +1,1 @@
+"""The data stage: the MNIST files (IDX, downloads), augmentation, composed number lines."""

@@ -1,0 +1,1 @@
+"""The inference stage: DigitClassifier, streaming over files, evaluation, results files."""

@@ -1,0 +1,1 @@
+"""The plotting stage: figures (matplotlib) and pictures (Pillow)."""

@@ -1,0 +1,1 @@
+"""The reading stage: whole numbers (segmentation, printed forms, CTC decoding, overlays)."""

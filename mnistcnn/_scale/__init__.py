@@ -1,0 +1,1 @@
+"""The scale stage: training on several machines, prediction on a Dask cluster."""

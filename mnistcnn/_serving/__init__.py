@@ -1,0 +1,1 @@
+"""The serving stage: ``mnistcnn serve``'s HTTP API and page."""

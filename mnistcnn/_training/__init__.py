@@ -1,0 +1,1 @@
+"""The training stage: the loop, data-parallel processes, checkpoints, recipes."""
