@@ -415,6 +415,7 @@ def group_alive(group: int) -> bool:
     return True
 
 
+@pytest.mark.cli
 @pytest.mark.slow
 @pytest.mark.xdist_group("gloo")  # gloo processes: one such test at a time under xdist
 @pytest.mark.parametrize("procs", [1, 2])

@@ -20,6 +20,8 @@ from mnistcnn._cli._main import build_parser, main
 from .conftest import cli
 
 
+@pytest.mark.cli
+@pytest.mark.smoke
 def test_help_and_version() -> None:
     result = cli("--help")
     assert result.returncode == 0
@@ -30,6 +32,7 @@ def test_help_and_version() -> None:
     assert cli("--version").stdout.strip() == f"mnistcnn {__version__}"
 
 
+@pytest.mark.cli
 @pytest.mark.slow
 def test_train_evaluate_export_predict(
     tmp_path: Path, mnist_dir: Path, test_set: MnistDataset
@@ -150,6 +153,8 @@ def test_missing_data_is_explained(tmp_path: Path) -> None:
     assert "MNIST train files not found" in result.stderr and "MNISTCNN_DATA" in result.stderr
 
 
+@pytest.mark.cli
+@pytest.mark.smoke
 def test_argument_errors_exit_2() -> None:
     assert cli("train", "--epochs", "many").returncode == 2
     with pytest.raises(SystemExit) as info:
@@ -193,6 +198,7 @@ def test_export_converts_between_weight_formats(tmp_path: Path) -> None:
     np.testing.assert_allclose(static.predict_proba(images), expected, atol=1e-5)
 
 
+@pytest.mark.cli
 @pytest.mark.slow
 def test_the_library_speaks_in_plain_lines_not_paddles_log_format(
     tmp_path: Path, mnist_dir: Path

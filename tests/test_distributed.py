@@ -128,6 +128,7 @@ def test_procs_is_refused_under_the_launcher(monkeypatch: pytest.MonkeyPatch) ->
         train(build_model(), data, epochs=1, procs=2, progress=False)
 
 
+@pytest.mark.cli
 @pytest.mark.slow
 def test_cli_procs_switch(tmp_path: Path, mnist_dir: Path) -> None:
     result = cli(
@@ -189,6 +190,7 @@ def workers_of(pid: int) -> list[int]:
     return found
 
 
+@pytest.mark.cli
 @pytest.mark.slow
 def test_a_killed_worker_is_one_clear_line(tmp_path: Path, mnist_dir: Path) -> None:
     process = subprocess.Popen(

@@ -156,6 +156,7 @@ def test_a_line_reader_exports_with_a_free_width(tmp_path: Path) -> None:
         np.testing.assert_allclose(session.run(None, {"x": line})[0], expected, atol=1e-4)
 
 
+@pytest.mark.cli
 @pytest.mark.slow  # a subprocess or a larger export: on one Python (py311)
 @needs_export
 def test_cli_export_to_onnx_from_weights_and_from_a_static_model(

@@ -64,6 +64,8 @@ def test_unknown_name() -> None:
         DigitClassifier.pretrained("huge")
 
 
+@pytest.mark.cli
+@pytest.mark.smoke
 def test_cli_predicts_with_the_pretrained_model_by_default(
     tmp_path: Path, test_set: MnistDataset
 ) -> None:

@@ -84,6 +84,7 @@ def test_the_command_line_export_keeps_the_model_it_reads(
     assert "saved" in capsys.readouterr().out
 
 
+@pytest.mark.cli
 def test_the_issue_commands_keep_every_file(tmp_path: Path) -> None:
     """The two commands of the report, as a user runs them: nothing is lost."""
     save(build_model("tiny", seed=3), tmp_path / "m", format="safetensors")
@@ -132,6 +133,7 @@ def test_the_same_formats_replace_the_previous_model(tmp_path: Path) -> None:
     np.testing.assert_allclose(again, expected, atol=1e-6)
 
 
+@pytest.mark.cli
 def test_a_named_file_that_is_missing_is_an_error(tmp_path: Path) -> None:
     save(build_model("tiny", seed=1), tmp_path / "m", format="static")
     with pytest.raises(ModelNotFoundError, match=r"m\.safetensors: no such file"):
