@@ -3,9 +3,11 @@ from __future__ import annotations
 import ast
 import importlib
 import logging
+import re
 import subprocess
 import sys
 import typing
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -96,7 +98,62 @@ def test_prediction_does_not_import_training(saved_model: Path) -> None:
         f"DigitClassifier.load({str(saved_model)!r}).predict(np.zeros((2, 28, 28), np.uint8))"
     )
     assert "mnistcnn._inference._classifier" in modules
-    assert "mnistcnn._training._loop" not in modules
+    assert not {m for m in modules if m.startswith("mnistcnn._training")}
+
+
+def test_predicting_and_reading_with_the_shipped_models_import_no_training() -> None:
+    modules = _modules_after(
+        "import numpy as np\n"
+        "from mnistcnn import DigitClassifier\n"
+        "from PIL import Image, ImageDraw\n"
+        "page = Image.new('L', (200, 80), 255)\n"
+        "pen = ImageDraw.Draw(page)\n"
+        "pen.line([(30, 10), (30, 70)], fill=0, width=6)\n"
+        "pen.line([(90, 10), (90, 70)], fill=0, width=6)\n"
+        "classifier = DigitClassifier.pretrained()\n"
+        "assert classifier.predict(page.crop((0, 0, 60, 80)))[0] == 1\n"
+        "assert classifier.read_digits(page).text == '11'\n"
+    )
+    assert "mnistcnn._reading._numbers" in modules and "mnistcnn._inference._classifier" in modules
+    assert not {m for m in modules if m.startswith("mnistcnn._training")}
+    assert not {m for m in modules if m.startswith(("mnistcnn._data._composing", "mnistcnn._cli"))}
+
+
+@pytest.mark.skipif(find_spec("onnxruntime") is None, reason="the onnx extra")
+def test_predicting_on_onnx_runtime_imports_no_paddle() -> None:
+    modules = _modules_after(
+        "from PIL import Image, ImageDraw\n"
+        "from mnistcnn import DigitClassifier\n"
+        "page = Image.new('L', (60, 80), 255)\n"
+        "ImageDraw.Draw(page).line([(30, 10), (30, 70)], fill=0, width=6)\n"
+        "classifier = DigitClassifier.pretrained()\n"
+        "assert classifier.backend == 'onnxruntime', classifier.backend\n"
+        "assert classifier.predict(page)[0] == 1\n"
+    )
+    assert "onnxruntime" in modules
+    assert not {m for m in modules if m == "paddle" or m.startswith("paddle.")}
+
+
+@pytest.mark.cli
+@pytest.mark.smoke
+@pytest.mark.skipif(find_spec("onnxruntime") is None, reason="the onnx extra")
+def test_the_command_line_predicts_a_picture_without_paddle(tmp_path: Path) -> None:
+    from PIL import Image, ImageDraw
+
+    page = Image.new("L", (60, 80), 255)
+    ImageDraw.Draw(page).line([(30, 10), (30, 70)], fill=0, width=6)
+    page.save(tmp_path / "one.png")
+    code = (
+        "import sys\n"
+        "from mnistcnn._cli._main import main\n"  # what the mnistcnn script runs
+        f"status = main(['predict', {str(tmp_path / 'one.png')!r}])\n"
+        "print('paddle imported:', 'paddle' in sys.modules)\n"
+        "raise SystemExit(status)\n"
+    )
+    result = run_python("-c", code)
+    answer, imported = result.stdout.splitlines()
+    assert re.fullmatch(rf"{re.escape(str(tmp_path / 'one.png'))}: 1 \(p=0\.\d{{3}}\)", answer)
+    assert imported == "paddle imported: False"
 
 
 def test_importing_paddle_through_mnistcnn_leaves_the_root_logger_alone() -> None:

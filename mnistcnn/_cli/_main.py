@@ -19,7 +19,7 @@ import numpy as np
 
 from .._errors import ImageNotFoundError, MnistCnnError, ModelNotFoundError
 from .._progress import ProgressBar
-from .._quiet import quiet_paddle_import
+from .._quiet import quiet_paddle_when_imported
 from .._version import __version__
 
 if TYPE_CHECKING:
@@ -347,8 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    with quiet_paddle_import():  # every command needs Paddle: imported once, without its noise
-        import paddle  # noqa: F401
+    quiet_paddle_when_imported()  # imported when a command needs it, without its noise
     _show_library_messages()
     try:
         handler = {
@@ -793,6 +792,8 @@ def _serve(args: argparse.Namespace) -> int:
     from .._serving._app import require_serve_extra, serve
 
     require_serve_extra()  # before the model is loaded, which takes seconds
+    import paddle  # noqa: F401  # here, in the main thread, not in a request's thread (reading needs it)
+
     if args.batch_window < 0:
         raise ValueError(f"--batch-window must be at least 0 ms; got {args.batch_window}.")
     if args.max_batch < 1:
