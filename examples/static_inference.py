@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-from paddle import inference
 
 from mnistcnn import DigitClassifier, load_data, to_model_input
 
@@ -24,7 +23,10 @@ def main(prefix: str) -> None:
     ours = classifier.predict_proba(images)
     print(f"mnistcnn:          accuracy {np.mean(ours.argmax(1) == test.labels[:1000]):.2%}")
 
-    # The same model through the bare Paddle Inference API.
+    # The same model through the bare Paddle Inference API. (Imported here, after mnistcnn has
+    # imported Paddle without its import-time noise, such as a warning about ccache.)
+    from paddle import inference
+
     # Its input is "x": float32 (n, 1, 28, 28), pixel values in [0, 1].
     config = inference.Config(f"{prefix}.json", f"{prefix}.pdiparams")
     config.disable_glog_info()

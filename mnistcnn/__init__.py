@@ -142,4 +142,6 @@ def _report_as_public(value: object) -> bool:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    """The public names: what ``dir(mnistcnn)`` and tab completion show (not the modules and
+    helpers this file imports, nor the private stages)."""
+    return list(__all__)

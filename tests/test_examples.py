@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,10 @@ from .pictures import load_usps, number_picture, photo_of
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
+SUFFIXES = (".json", ".pdiparams", ".pdparams", "_meta.json")
+
+
+@pytest.mark.cli
 @pytest.mark.slow
 @pytest.mark.xdist_group("gloo")  # trains in 2 gloo processes
 def test_quickstart(tmp_path: Path) -> None:
@@ -34,11 +39,30 @@ def test_quickstart(tmp_path: Path) -> None:
     assert truth.split(":")[1].strip() == "[7, 2, 1, 0, 4, 1, 4, 9, 5, 9]"
     drawn = next(line for line in lines if line.startswith("a drawn 7"))
     assert drawn.split("static predicts ")[1].startswith("7 (p=")
-    for suffix in (".json", ".pdiparams", ".pdparams", "_meta.json"):
+    for suffix in SUFFIXES:
         assert (tmp_path / f"m{suffix}").is_file(), suffix
     assert lines[-1] == f"static model test accuracy: {reported}"
+    # Line by line: what the example prints and nothing else (no Paddle banner, no warnings).
+    expected = [
+        r"recipe fast: 2 epoch\(s\) on 2 process\(es\) in \d+ s; test accuracy [\d.]+%",
+        *(rf"saved {re.escape(str(tmp_path / 'm'))}{re.escape(s)}" for s in SUFFIXES),
+        r"true labels: +\[[\d, ]+\]",
+        r"dynamic predicts: +\[[\d, ]+\]",
+        r"static predicts: +\[[\d, ]+\]",
+        r"a drawn 7 \(240x320 pixels\): static predicts \d \(p=[\d.]+\)",
+        r"static model test accuracy: [\d.]+%",
+    ]
+    assert len(lines) == len(expected), result.stdout
+    for line, pattern in zip(lines, expected, strict=True):
+        assert re.fullmatch(pattern, line), (line, pattern)
+    # stderr holds the training progress of the first process, and nothing else.
+    progress = [line for line in re.split(r"[\r\n]+", result.stderr) if line.strip()]
+    assert progress, "no progress shown"
+    for line in progress:
+        assert re.match(r"epoch [12]/2\b", line), line
 
 
+@pytest.mark.cli
 @pytest.mark.slow
 def test_train_and_export(tmp_path: Path) -> None:
     result = run_python(
@@ -62,10 +86,12 @@ def test_train_and_export(tmp_path: Path) -> None:
 def test_static_inference(saved_model: Path) -> None:
     result = run_python(EXAMPLES / "static_inference.py", saved_model)
     lines = result.stdout.splitlines()
+    assert result.stderr == ""  # no import-time noise from Paddle (such as "No ccache found")
     assert lines[0].split()[-1] == lines[1].split()[-1]  # same accuracy both ways
     assert float(lines[2].split()[-1]) < 1e-5
 
 
+@pytest.mark.cli
 @pytest.mark.slow
 @pytest.mark.skipif(
     sys.version_info[:2] not in ((3, 10), (3, 11), (3, 12)), reason="paddle2onnx: 3.10-3.12"
@@ -130,6 +156,7 @@ def test_read_postal_code_on_an_envelope(tmp_path: Path) -> None:
     assert (tmp_path / "read.png").is_file()
 
 
+@pytest.mark.cli
 @pytest.mark.slow
 def test_confusion_matrix(saved_model: Path, test_set: MnistDataset, tmp_path: Path) -> None:
     from mnistcnn import DigitClassifier, evaluate

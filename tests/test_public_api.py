@@ -64,6 +64,13 @@ def test_public_objects_say_they_are_mnistcnn() -> None:
     assert typing.get_type_hints(mnistcnn.History)["epochs"] == tuple[mnistcnn.EpochResult, ...]
 
 
+def test_dir_shows_the_public_names_only() -> None:
+    names = run_python("-c", "import mnistcnn; print(' '.join(dir(mnistcnn)))").stdout.split()
+    assert names == sorted(mnistcnn.__all__)
+    for noise in ("Any", "TYPE_CHECKING", "annotations", "dataclasses", "importlib", "_HOME"):
+        assert noise not in names
+
+
 def test_errors_are_also_builtin_exceptions() -> None:
     assert issubclass(mnistcnn.DatasetNotFoundError, FileNotFoundError)
     assert issubclass(mnistcnn.ModelNotFoundError, FileNotFoundError)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import paddle
 import pytest
@@ -86,7 +88,9 @@ def test_best_recipe_runs_with_augmentation(train_set: MnistDataset) -> None:
     first, second = history.epochs
     assert second.loss < first.loss and second.accuracy > first.accuracy
     assert second.accuracy > 0.6
-    assert history.recipe is not None and history.recipe.label_smoothing > 0
+    # The history records the recipe as run: the best recipe, with the 2 epochs asked for.
+    assert history.recipe == dataclasses.replace(get_recipe("best"), epochs=2)
+    assert history.recipe.label_smoothing > 0 and history.recipe.augmentation.active
 
 
 def test_onecycle_schedule_peaks_at_the_learning_rate() -> None:

@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import logging
 import os
+import re
 import socket
 import sys
 import threading
@@ -349,7 +351,8 @@ def _parallel_context() -> tuple[int, int]:
             if dist.get_rank() != 0:
                 _wait_for_store()
             try:
-                dist.init_parallel_env()
+                with _without_flags_banner():
+                    dist.init_parallel_env()
             except (RuntimeError, OSError) as exc:  # as Paddle reports a peer that went away
                 lines = [line for line in str(exc).splitlines() if line.strip()]
                 raise WorkerError(
@@ -357,6 +360,27 @@ def _parallel_context() -> tuple[int, int]:
                     f"{lines[-1] if lines else exc}"
                 ) from exc
     return world, dist.get_rank() if world > 1 else 0
+
+
+@contextlib.contextmanager
+def _without_flags_banner() -> Iterator[None]:
+    """Paddle's ``init_parallel_env`` writes a "Modified FLAGS detected" banner to stderr in
+    every process (for a flag Paddle sets itself): noise to the user, dropped here; anything
+    else written meanwhile still reaches stderr."""
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            yield
+    finally:
+        kept = [
+            line
+            for line in captured.getvalue().splitlines(keepends=True)
+            if not _FLAGS_BANNER.match(line)
+        ]
+        sys.stderr.write("".join(kept))
+
+
+_FLAGS_BANNER = re.compile(r"^(=+ Modified FLAGS detected =+|=+|FLAGS\(name=.*\))\s*$")
 
 
 def _wait_for_store() -> None:
