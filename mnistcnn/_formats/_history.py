@@ -159,7 +159,8 @@ class History:
             world_size = int(document.get("world_size", 1))
             seed = document.get("seed")
             seed = None if seed is None else int(seed)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+            # OverflowError: int() of an infinite number (JSON's Infinity, or 1e999)
             raise ValueError(f"not a training history ({exc!r}).") from exc
         numbers = [v for e in epochs for v in (e.loss, e.accuracy, e.val_accuracy, e.val_loss)]
         if not all(v is None or math.isfinite(v) for v in numbers):

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import math
 import sys
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from .._errors import ModelFormatError
+from .._errors import MnistCnnWarning, ModelFormatError
 from .._input._preprocess import DEFAULT_VALUE_RANGE
 from .._models._kinds import LINE_ARCHITECTURES
 from ._history import History
@@ -44,7 +45,9 @@ class ModelMetadata:
         files: SHA-256 of each saved file, keyed by suffix (``".pdparams"``, ``".json"``, ...).
         versions: library versions that wrote the files.
         history: how the model was trained (recipe, seed, loss and accuracy per epoch), if
-            the history was given to :func:`mnistcnn.save`.
+            the history was given to :func:`mnistcnn.save`; ``None`` too, with a
+            :class:`mnistcnn.MnistCnnWarning`, if the saved record cannot be read (it never
+            stops a model from loading).
     """
 
     architecture: str | None
@@ -104,11 +107,7 @@ class ModelMetadata:
             versions = {str(k): str(v) for k, v in document.get("versions", {}).items()}
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ModelFormatError(f"{source}: malformed metadata ({exc!r}).") from exc
-        try:
-            training = document.get("training")
-            history = None if training is None else History.from_dict(training)
-        except ValueError as exc:
-            raise ModelFormatError(f"{source}: malformed 'training' record: {exc}") from exc
+        history = _history_or_none(document.get("training"), source=source)
         if architecture is not None and not isinstance(architecture, str):
             raise ModelFormatError(f"{source}: 'architecture' must be a string or null.")
         if output not in ("logits", "probabilities"):
@@ -137,6 +136,28 @@ class ModelMetadata:
         except (OSError, UnicodeDecodeError) as exc:
             raise ModelFormatError(f"{path}: cannot be read ({exc}).") from exc
         return cls.from_json(text, source=str(path))
+
+
+def _history_or_none(training: Any, *, source: str) -> History | None:
+    """The training record as a :class:`History`; ``None`` with a warning if it cannot be read.
+
+    The record only says how the model was trained: the model runs without it, so a damaged
+    record (or one from a newer mnistcnn that changed a field this one relies on) never stops
+    the model from loading.
+    """
+    if training is None:
+        return None
+    try:
+        return History.from_dict(training)
+    except ValueError as exc:
+        warnings.warn(
+            MnistCnnWarning(
+                f"{source}: the 'training' record cannot be read ({exc}); the model is loaded "
+                "without it (metadata.history is None)."
+            ),
+            stacklevel=3,
+        )
+        return None
 
 
 def metadata_for(layer: nn.Layer) -> ModelMetadata:
