@@ -17,6 +17,7 @@ __all__ = [
     "MissingDependencyError",
     "MnistCnnError",
     "MnistCnnWarning",
+    "ModelExistsError",
     "ModelFormatError",
     "ModelNotFoundError",
     "WorkerError",

@@ -64,6 +64,21 @@ def test_public_objects_say_they_are_mnistcnn() -> None:
     assert typing.get_type_hints(mnistcnn.History)["epochs"] == tuple[mnistcnn.EpochResult, ...]
 
 
+def test_no_module_imports_itself_through_others() -> None:
+    """No import cycle anywhere in the package, function-level imports included (the stage
+    order itself is import-linter's contract, checked by lint-imports)."""
+    grimp = pytest.importorskip("grimp")
+    graph = grimp.build_graph("mnistcnn")
+    cycles = [
+        (module, imported)
+        for module in graph.modules
+        for imported in graph.find_modules_directly_imported_by(module)
+        if imported.startswith("mnistcnn")
+        and graph.chain_exists(importer=imported, imported=module)
+    ]
+    assert cycles == []
+
+
 def test_dir_shows_the_public_names_only() -> None:
     names = run_python("-c", "import mnistcnn; print(' '.join(dir(mnistcnn)))").stdout.split()
     assert names == sorted(mnistcnn.__all__)

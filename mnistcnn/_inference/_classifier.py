@@ -123,6 +123,8 @@ class DigitClassifier:
         Warns:
             InconsistentVersionWarning: the files were written by another major version of
                 mnistcnn or Paddle.
+            MnistCnnWarning: the training record in the metadata cannot be read; the model
+                loads without it (``metadata.history`` is ``None``).
         """
         loaded = open_model(
             path, backend=backend, architecture=architecture, num_threads=num_threads
