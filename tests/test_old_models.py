@@ -246,6 +246,18 @@ DAMAGES: dict[str, Callable[[dict[str, Any]], Any]] = {
     },
     "an infinite seed": lambda record: {**record, "seed": float("inf")},
     "a world size in words": lambda record: {**record, "world_size": "two"},
+    "epochs of the recipe in words": lambda record: {
+        **record,
+        "recipe": {**record["recipe"], "epochs": "two"},
+    },
+    "an unknown schedule": lambda record: {
+        **record,
+        "recipe": {**record["recipe"], "schedule": "zigzag"},
+    },
+    "a rotation in words": lambda record: {
+        **record,
+        "recipe": {**record["recipe"], "augmentation": {"rotation": "ten degrees"}},
+    },
 }
 
 

@@ -10,8 +10,9 @@ model is saved again) but otherwise ignored, so they never stop a model from loa
 from __future__ import annotations
 
 import math
+import typing
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from .._data._augment import Augmentation
@@ -174,9 +175,30 @@ def _split(record: type, values: Mapping[str, Any]) -> tuple[dict[str, Any], dic
     """``values`` as the fields ``record`` knows, and those it does not."""
     if not isinstance(values, Mapping):
         raise TypeError(f"expected a mapping of fields, got {type(values).__name__}")
-    names = {f.name for f in fields(record)}
-    known = {k: v for k, v in values.items() if k in names}
-    return known, {k: v for k, v in values.items() if k not in names}
+    hints = typing.get_type_hints(record)
+    known = {k: v for k, v in values.items() if k in hints}
+    for name, value in known.items():
+        _check_type(name, value, hints[name])
+    return known, {k: v for k, v in values.items() if k not in hints}
+
+
+def _check_type(name: str, value: Any, hint: Any) -> None:
+    """Refuse a value of another type than its field's (``"epochs": "two"``), as JSON gives
+    them: a float field takes an int too, no number field takes a bool."""
+    if typing.get_origin(hint) is Literal:
+        if value not in typing.get_args(hint):
+            raise ValueError(f"{name} must be one of {list(typing.get_args(hint))}; got {value!r}")
+        return
+    allowed, what = _JSON_TYPES.get(hint, ((object,), ""))
+    if (isinstance(value, bool) and hint is not bool) or not isinstance(value, allowed):
+        raise ValueError(f"{name} must be {what}; got {value!r}")
+
+
+_JSON_TYPES: dict[Any, tuple[tuple[type, ...], str]] = {
+    float: ((int, float), "a number"),
+    int: ((int,), "an integer"),
+    str: ((str,), "a string"),
+}
 
 
 def _merged(document: dict[str, Any], unknown: Mapping[str, Any]) -> dict[str, Any]:
