@@ -1,7 +1,7 @@
 """Train a network, save it in both formats, load it back both ways and recognise digits.
 
     python examples/quickstart.py                   # fast recipe, 2 processes: 99%+, under 1 min
-    python examples/quickstart.py --recipe tutorial # the tutorial's network: ~99.1%, 15-25 min
+    python examples/quickstart.py --recipe tutorial # the tutorial's network: ~99.1%, about 15 min
     python examples/quickstart.py --epochs 1 --limit 6000   # a quick look
 
 MNIST is read from $MNISTCNN_DATA (or downloaded to the user cache).

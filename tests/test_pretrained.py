@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import json
 import subprocess
 import sys
+import warnings
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -12,7 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import mnistcnn
 from mnistcnn import DigitClassifier, MnistDataset, evaluate
+from mnistcnn._formats._loading import open_model
 from mnistcnn._models._weights import PRETRAINED, WEIGHTS_DIR
 
 
@@ -33,6 +37,17 @@ def test_ships_safetensors_static_and_onnx_models_with_metadata() -> None:
     ]
     # The classifier (static, ONNX and safetensors) and the sequence reader: a lean wheel.
     assert sum(p.stat().st_size for p in WEIGHTS_DIR.iterdir()) < 3_500_000
+
+
+@pytest.mark.parametrize("name", ["mnistcnn_best", "mnistcnn_reader"])
+def test_the_shipped_models_record_this_release(name: str) -> None:
+    """A release that changes the version updates the shipped metadata with it: otherwise
+    every load of the shipped models warns that another version wrote them."""
+    metadata = json.loads((WEIGHTS_DIR / f"{name}_meta.json").read_text(encoding="utf-8"))
+    assert metadata["versions"]["mnistcnn"] == mnistcnn.__version__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        open_model(WEIGHTS_DIR / name, backend=None, architecture=None, num_threads=None)
 
 
 def test_accuracy_on_the_mnist_test_set(

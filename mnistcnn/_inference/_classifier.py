@@ -142,7 +142,7 @@ class DigitClassifier:
         """The model whose weights ship inside the package; no network access is needed.
 
         Args:
-            name: one of :data:`PRETRAINED` (``"best"``: the ``best`` recipe, about 99.6% on
+            name: one of :data:`PRETRAINED` (``"best"``: the ``best`` recipe, 99.69% on
                 the MNIST test set; see the model card in the documentation).
             backend: as for :meth:`load` (default: the fastest engine installed; the model
                 ships as ``.onnx``, a static model and safetensors weights).
