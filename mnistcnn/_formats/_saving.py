@@ -160,10 +160,10 @@ def save(
     prefix = prefix_of(path)
     prefix.parent.mkdir(parents=True, exist_ok=True)
     finish_interrupted(prefix)
+    kept = _files_kept(source, prefix, formats, replace=replace)  # or refuse, before any work
     staging = staging_directory(prefix)
     try:
         artefacts = _write_artefacts(source, formats, staging / prefix.name)
-        kept = _files_kept(source, prefix, formats, replace=replace)
         digests = {p.name[len(prefix.name) :]: sha256_of(p.read_bytes()) for p in artefacts}
         metadata = _metadata(source, {**kept, **digests}, accuracy, history)
         meta_path = with_suffix(staging / prefix.name, META_SUFFIX)
