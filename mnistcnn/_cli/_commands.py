@@ -187,11 +187,13 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from .._inference._classifier import DigitClassifier
-    from .._serving._app import require_serve_extra, serve
+    from .._serving._extra import require_serve_extra
 
     require_serve_extra()  # before the model is loaded, which takes seconds
     import paddle  # noqa: F401  # here, in the main thread, not in a request's thread (reading needs it)
+
+    from .._inference._classifier import DigitClassifier
+    from .._serving._app import serve
 
     if args.batch_window < 0:
         raise ValueError(f"--batch-window must be at least 0 ms; got {args.batch_window}.")
