@@ -16,12 +16,10 @@ from .._engines._base import BackendName
 from .._formats._files import SaveFormat
 from .._input._inputs import Preprocess
 from .._reading._numbers import ReadMethod
+from .._serving._app import LogLevel
 from .._version import __version__
 
-__all__ = ["LOG_LEVELS", "build_parser", "byte_size"]
-
-LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
-"""uvicorn's log levels, quietest first (``mnistcnn serve --log-level``)."""
+__all__ = ["build_parser", "byte_size"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -329,7 +327,7 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     serve.add_argument(
         "--log-level",
-        choices=LOG_LEVELS,
+        choices=get_args(LogLevel),
         default="info",
         help="server messages to show, on stderr (default: info, one line per request)",
     )
