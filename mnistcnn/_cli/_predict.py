@@ -126,9 +126,8 @@ class _Sources:
     def describe(self) -> str:
         named = [*self.images, *([self.files_from] if self.files_from is not None else [])]
         endings = ", ".join(sorted(IMAGE_SUFFIXES))
-        return (
-            f"{', '.join(named)} (a directory is searched, with its subdirectories, for {endings})"
-        )
+        where = ", ".join(named)
+        return f"{where} (directories are searched, with their subdirectories, for {endings})"
 
 
 class _Report:
