@@ -26,6 +26,7 @@ _HOME: dict[str, str] = {
     "EpochResult": "_formats._history",
     "EvalReport": "_inference._evaluation",
     "FilePrediction": "_inference._streaming",
+    "FileReading": "_inference._streaming",
     "History": "_formats._history",
     "ImageError": "_errors",
     "ImageNotFoundError": "_errors",
@@ -43,6 +44,8 @@ _HOME: dict[str, str] = {
     "ReadDigit": "_reading._numbers",
     "Reading": "_reading._numbers",
     "Recipe": "_formats._history",
+    "ResultsFile": "_inference._results",
+    "ResultsFileError": "_inference._results",
     "WorkerError": "_errors",
     "available_models": "_models._architectures",
     "available_recipes": "_training._recipes",
@@ -97,7 +100,10 @@ if TYPE_CHECKING:  # explicit re-exports ("X as X") for type checkers
     from ._inference._classifier import DigitClassifier as DigitClassifier
     from ._inference._evaluation import EvalReport as EvalReport
     from ._inference._evaluation import evaluate as evaluate
+    from ._inference._results import ResultsFile as ResultsFile
+    from ._inference._results import ResultsFileError as ResultsFileError
     from ._inference._streaming import FilePrediction as FilePrediction
+    from ._inference._streaming import FileReading as FileReading
     from ._inference._streaming import find_images as find_images
     from ._input._preprocess import to_model_input as to_model_input
     from ._models._architectures import available_models as available_models

@@ -1,82 +1,71 @@
-"""A dependency-free progress bar for downloads and training epochs, written to stderr."""
+"""Progress bars for downloads, training epochs and ``mnistcnn predict``: tqdm, on stderr.
+
+``tqdm.auto`` draws a widget in a notebook and a text line elsewhere; what this module adds is
+the house settings every bar shares, so that the three callers do not repeat them.
+"""
 
 from __future__ import annotations
 
 import sys
-import time
 from types import TracebackType
-from typing import TextIO
+from typing import Protocol
+
+__all__ = ["ProgressBar", "progress_bar"]
 
 
-class ProgressBar:
-    """``[=====>    ] 12,345/60,000  loss 0.1234  acc 0.9612  3.2s`` redrawn in place.
+class ProgressBar(Protocol):
+    """What the package uses of a tqdm bar (tqdm ships no type information)."""
 
-    On a terminal the line is redrawn at most ten times a second; elsewhere (CI logs, pipes) only
-    the final line is written, so logs stay readable. A ``total`` of ``None`` is not known yet
-    (files still being counted): the count and the rate are shown until it is set.
-    """
+    total: int | float | None
+    n: int | float
 
-    def __init__(
-        self,
-        total: int | None,
-        *,
-        desc: str = "",
-        enabled: bool = True,
-        stream: TextIO | None = None,
-        unit: str = "",
-    ) -> None:
-        self.total = None if total is None else max(int(total), 0)
-        self.unit = unit
-        self.desc = desc
-        self.enabled = enabled
-        self.stream = stream if stream is not None else sys.stderr
-        self.count = 0
-        self.postfix = ""
-        self._start = time.perf_counter()
-        self._last_draw = 0.0
-        self._interactive = enabled and self.stream.isatty()
+    def update(self, n: int = 1) -> bool | None: ...
 
-    def update(self, n: int = 1, **values: float) -> None:
-        self.count += n
-        if values:
-            self.postfix = "  ".join(f"{key} {value:.4f}" for key, value in values.items())
-        now = time.perf_counter()
-        if self._interactive and now - self._last_draw >= 0.1:
-            self._last_draw = now
-            self._draw(end="")
+    def set_postfix(self, *, refresh: bool = True, **values: float) -> None: ...
 
-    def close(self) -> None:
-        if self.enabled:
-            self._draw(end="\n")
+    def refresh(self) -> None: ...
 
-    def _draw(self, *, end: str) -> None:
-        width = 24
-        elapsed = time.perf_counter() - self._start
-        total = self.total
-        if total is None:
-            bar = " " * width
-            counted = f"{self.count:,}/?"
-        else:
-            done = min(self.count / total, 1.0) if total else 1.0
-            filled = int(width * done)
-            bar = "=" * filled + (">" if filled < width else "") + " " * (width - filled - 1)
-            counted = f"{self.count:,}/{total:,}"
-        if self.unit:
-            counted += f" {self.unit}"
-            if elapsed > 0:
-                counted += f"  {self.count / elapsed:,.0f}/s"
-        line = f"{self.desc} [{bar[:width]}] {counted}  {self.postfix}"
-        prefix = "\r" if self._interactive else ""
-        self.stream.write(f"{prefix}{line.rstrip()}  {elapsed:.1f}s{end}")
-        self.stream.flush()
+    def close(self) -> None: ...
 
-    def __enter__(self) -> ProgressBar:
-        return self
+    def __enter__(self) -> ProgressBar: ...
 
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None:
-        self.close()
+    ) -> None: ...
+
+
+_QUIET_INTERVAL = 30.0
+"""Seconds between redraws on a stream that is not a terminal (a CI log, a file): a line now
+and then and the final one, not ten lines a second."""
+
+
+def progress_bar(
+    total: int | None, *, desc: str, enabled: bool = True, unit: str = "it", data: bool = False
+) -> ProgressBar:
+    """A tqdm bar on stderr; ``enabled=False`` gives one that draws nothing.
+
+    Args:
+        total: the count when done, or ``None`` while unknown (it may be set later).
+        desc: what is counted, shown before the bar.
+        enabled: ``False`` (``-q``, ``progress=False``) turns the bar off.
+        unit: the name of one step (``"files"``).
+        data: the steps are bytes: shown in KiB, MiB, GiB (1024s, as they are).
+    """
+    from tqdm.auto import tqdm  # type: ignore[import-untyped]
+
+    interactive = sys.stderr.isatty()
+    bar: ProgressBar = tqdm(
+        total=total,
+        desc=desc,
+        disable=not enabled,
+        file=sys.stderr,
+        unit="B" if data else unit,
+        unit_scale=data,
+        unit_divisor=1024,
+        mininterval=0.1 if interactive else _QUIET_INTERVAL,
+        dynamic_ncols=interactive,
+    )
+    return bar

@@ -229,7 +229,7 @@ def test_the_library_speaks_in_plain_lines_not_paddles_log_format(
     ],
 )
 def test_serve_warns_unless_it_listens_on_loopback(host: str, loopback: bool) -> None:
-    from mnistcnn._cli._main import _loopback
+    from mnistcnn._cli._commands import _loopback
 
     assert _loopback(host) is loopback
 
@@ -264,7 +264,7 @@ def test_predict_writes_a_row_per_file_and_resumes_where_it_stopped(
     output = tmp_path / "results.csv"
     assert main(["predict", str(scans), "--output", str(output), "--batch-size", "8"]) == 1
     _, err = capsys.readouterr()
-    assert "predict [========================] 61/61 files" in err  # the progress bar
+    assert "predict: 100%" in err and "61/61" in err  # tqdm's bar, on stderr
     assert f"60 files read, 1 failed; results in {output}" in err
     rows = _csv_rows(output)
     files = list(find_images(scans))
@@ -355,3 +355,125 @@ def test_predict_killed_midway_resumes_to_the_same_results(tmp_path: Path, scans
     subprocess.run([*command[:-3], "-o", str(reference), "-q"], check=False, timeout=300)
     assert output.read_text() == reference.read_text()
     assert len(_csv_rows(output)) == 732
+
+
+# --- manners: what Unix users expect of a command ----------------------------------------------
+
+
+@pytest.mark.cli
+def test_a_closed_pipe_ends_the_output_quietly(tmp_path: Path, mnist_dir: Path) -> None:
+    """``mnistcnn evaluate --json | head``: the reader has gone when the result is written.
+    The command stops as Unix tools do, with no "Broken pipe" message or traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written, as `head` can be
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "mnistcnn", "evaluate", "--json"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "MNISTCNN_DATA": str(mnist_dir)},
+            timeout=600,
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 141  # 128 + SIGPIPE, as the shell reports such a command
+    assert result.stderr == ""
+
+
+def test_predict_says_when_it_finds_no_pictures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no pictures here")
+    assert main(["predict", str(empty)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"mnistcnn predict: error: found no pictures in {empty} (")
+    assert ".png" in captured.err
+    listing = tmp_path / "list.txt"
+    listing.write_text("# nothing yet\n")
+    assert main(["predict", "--files-from", str(listing), "-o", str(tmp_path / "r.csv")]) == 1
+    assert "found no pictures in" in capsys.readouterr().err
+    assert not (tmp_path / "r.csv").exists()
+
+
+@pytest.mark.parametrize("command", ["predict", "train", "serve"])
+def test_a_bad_option_shows_its_commands_usage(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([command, "--bogus"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"usage: mnistcnn {command} ")
+    assert err.rstrip().endswith(f"mnistcnn {command}: error: unrecognized arguments: --bogus")
+
+
+def test_counts_agree_in_number(
+    tmp_path: Path, test_set: MnistDataset, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Image.fromarray(255 - test_set.images[0]).save(tmp_path / "seven.png")
+    assert main(["predict", "--digits", str(tmp_path / "seven.png"), "--min-confidence", "1"]) == 0
+    line = capsys.readouterr().out
+    assert line.startswith(f"{tmp_path / 'seven.png'}: 7 (p=")
+    assert "; 1 digit; unsure: digit 1)" in line
+    output = tmp_path / "results.csv"
+    assert main(["predict", str(tmp_path / "seven.png"), "-o", str(output)]) == 0
+    assert f"mnistcnn predict: 1 file read, 0 failed; results in {output}" in (
+        capsys.readouterr().err
+    )
+
+
+def test_predict_digits_json_is_the_readings_own_form(
+    tmp_path: Path, test_set: MnistDataset, capsys: pytest.CaptureFixture[str]
+) -> None:
+    picture = tmp_path / "number.png"
+    Image.fromarray(255 - np.hstack([test_set.images[i] for i in (0, 1, 2)])).save(picture)
+    assert main(["predict", "--digits", "--json", str(picture)]) == 0
+    row = json.loads(capsys.readouterr().out)
+    reading = DigitClassifier.pretrained().read_digits(picture)
+    assert row == json.loads(json.dumps({"file": str(picture), **reading.to_dict()}))
+    assert row["text"] == "721" and [d["label"] for d in row["digits"]] == [7, 2, 1]
+
+
+def test_sizes_say_mib_where_they_mean_mib() -> None:
+    from mnistcnn._cli._parser import byte_size
+
+    assert byte_size("10MiB") == byte_size("10M") == byte_size("10 mib") == 10 * 1024**2
+    assert byte_size("10MB") == 10_000_000  # SI: what MB means
+    assert byte_size("512KiB") == 512 * 1024 and byte_size("512kB") == 512_000
+    assert byte_size("1048576") == 1024**2
+    serve = build_parser().parse_args(["serve"])
+    assert serve.max_body == 10 * 1024**2  # the default, 10MiB, is the server's own default
+    from mnistcnn._serving._app import DEFAULT_MAX_BODY
+
+    assert serve.max_body == DEFAULT_MAX_BODY
+
+
+def test_the_command_lines_choices_are_the_librarys() -> None:
+    """Each closed choice has one source, the Literal the library checks against."""
+    import argparse
+    from typing import get_args
+
+    from mnistcnn._data._idx import Split
+    from mnistcnn._engines._base import BackendName
+    from mnistcnn._formats._files import SaveFormat
+    from mnistcnn._input._inputs import Preprocess
+    from mnistcnn._reading._numbers import ReadMethod
+    from mnistcnn._serving._app import LogLevel
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+
+    def choices(command: str, option: str) -> tuple[str, ...]:
+        action = next(a for a in commands.choices[command]._actions if option in a.option_strings)
+        return tuple(action.choices or ())
+
+    assert choices("predict", "--preprocess") == get_args(Preprocess)
+    assert choices("predict", "--method") == get_args(ReadMethod)
+    assert choices("predict", "--backend") == get_args(BackendName)
+    assert choices("evaluate", "--split") == choices("show", "--split") == get_args(Split)
+    assert choices("train", "--format") == choices("export", "--format") == get_args(SaveFormat)
+    assert choices("serve", "--log-level") == get_args(LogLevel)

@@ -17,6 +17,7 @@ import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, get_args
 
 import httpx
 import jsonschema
@@ -50,8 +51,49 @@ def server() -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
-def http(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=60) as client:
+def spec(server: Server) -> dict[str, Any]:
+    """The served OpenAPI document, which is the one generated from the declarations."""
+    from mnistcnn import __version__
+    from mnistcnn._serving._openapi import openapi_document
+
+    document: dict[str, Any] = httpx.get(f"{server.url}/openapi.json", timeout=60).json()
+    assert document == openapi_document(version=__version__, max_body=10 * 1024**2)
+    return document
+
+
+def checked_client(url: str, spec: dict[str, Any]) -> httpx.Client:
+    """An HTTP client that checks every answer it receives against the OpenAPI document."""
+
+    def check_answer(response: httpx.Response) -> None:
+        response.read()
+        conforms(spec, response.request.method, response.request.url.path, response)
+
+    return httpx.Client(base_url=url, timeout=60, event_hooks={"response": [check_answer]})
+
+
+def conforms(spec: dict[str, Any], method: str, path: str, response: httpx.Response) -> None:
+    """``response`` is what the document says ``method path`` answers with its status."""
+    if method == "OPTIONS":
+        return  # CORS preflights: the Fetch standard's, answered by the middleware, not the API
+    operation = spec["paths"].get(path, {}).get(method.lower())
+    if operation is None:  # no such path or method: the answer is an error
+        assert response.status_code in (404, 405), response.text
+        check(spec, "Error", response.json())
+        return
+    responses = operation["responses"]
+    documented = responses.get(str(response.status_code)) or responses.get("default")
+    assert documented is not None, f"{method} {path} answered {response.status_code}"
+    media = response.headers["content-type"].split(";")[0]
+    assert media in documented["content"], f"{media} is not documented for {method} {path}"
+    schema = documented["content"][media].get("schema")
+    if schema is not None:
+        document = {**schema, "components": spec["components"]}
+        jsonschema.validate(response.json(), document, cls=jsonschema.Draft202012Validator)
+
+
+@pytest.fixture(scope="module")
+def http(server: Server, spec: dict[str, Any]) -> Iterator[httpx.Client]:
+    with checked_client(server.url, spec) as client:
         yield client
 
 
@@ -59,12 +101,6 @@ def http(server: Server) -> Iterator[httpx.Client]:
 def local() -> DigitClassifier:
     """The model the server loads (the shipped one, on the same engine), in this process."""
     return DigitClassifier.pretrained()
-
-
-@pytest.fixture(scope="module")
-def spec(http: httpx.Client) -> dict[str, object]:
-    document: dict[str, object] = http.get("/openapi.json").json()
-    return document
 
 
 @pytest.fixture(scope="module")
@@ -78,14 +114,14 @@ def pictures(test_set: MnistDataset) -> list[tuple[str, bytes]]:
     return made
 
 
-def check(spec: dict[str, object], name: str, document: object) -> None:
+def check(spec: dict[str, Any], name: str, document: object) -> None:
     """``document`` is valid against the schema ``name`` of the served OpenAPI description."""
     schema = {"$ref": f"#/components/schemas/{name}", "components": spec["components"]}
     jsonschema.validate(document, schema, cls=jsonschema.Draft202012Validator)
 
 
 def test_healthz_names_the_model_engine_and_version(
-    http: httpx.Client, spec: dict[str, object], local: DigitClassifier
+    http: httpx.Client, spec: dict[str, Any], local: DigitClassifier
 ) -> None:
     response = http.get("/healthz")
     assert response.status_code == 200
@@ -100,7 +136,7 @@ def test_healthz_names_the_model_engine_and_version(
     assert health["version"] == mnistcnn.__version__
 
 
-def test_openapi_is_a_valid_description_of_every_route(spec: dict[str, object]) -> None:
+def test_openapi_is_a_valid_description_of_every_route(spec: dict[str, Any]) -> None:
     validate_spec(spec)  # type: ignore[arg-type]
     paths = spec["paths"]
     assert isinstance(paths, dict)
@@ -119,7 +155,7 @@ def expected(local: DigitClassifier, data: bytes) -> np.ndarray:
 
 
 def assert_answers(
-    answer: dict[str, object], local: DigitClassifier, sent: list[bytes], spec: dict[str, object]
+    answer: dict[str, object], local: DigitClassifier, sent: list[bytes], spec: dict[str, Any]
 ) -> None:
     check(spec, "Predictions", answer)
     predictions = answer["predictions"]
@@ -127,7 +163,7 @@ def assert_answers(
     for prediction, data in zip(predictions, sent, strict=True):
         wanted = expected(local, data)
         np.testing.assert_allclose(prediction["probabilities"], wanted, atol=1e-5)
-        assert prediction["digit"] == int(wanted.argmax())
+        assert prediction["label"] == int(wanted.argmax())
         assert prediction["probability"] == pytest.approx(float(wanted.max()), abs=1e-5)
 
 
@@ -135,14 +171,14 @@ def test_multipart_files_are_answered_in_order(
     http: httpx.Client,
     local: DigitClassifier,
     pictures: list[tuple[str, bytes]],
-    spec: dict[str, object],
+    spec: dict[str, Any],
     test_set: MnistDataset,
 ) -> None:
     files = [("file", (f"p{i}", data, kind)) for i, (kind, data) in enumerate(pictures)]
     response = http.post("/v1/predict", files=files)
     assert response.status_code == 200, response.text
     assert_answers(response.json(), local, [data for _, data in pictures], spec)
-    digits = [p["digit"] for p in response.json()["predictions"][:6]]
+    digits = [p["label"] for p in response.json()["predictions"][:6]]
     assert digits == test_set.labels[:6].tolist()  # the real labels, not only agreement
 
 
@@ -150,7 +186,7 @@ def test_json_base64_and_data_urls(
     http: httpx.Client,
     local: DigitClassifier,
     pictures: list[tuple[str, bytes]],
-    spec: dict[str, object],
+    spec: dict[str, Any],
 ) -> None:
     sent = [data for _, data in pictures[:4]]
     encoded = [
@@ -169,7 +205,7 @@ def test_a_raw_body_is_one_picture(
     http: httpx.Client,
     local: DigitClassifier,
     pictures: list[tuple[str, bytes]],
-    spec: dict[str, object],
+    spec: dict[str, Any],
     index: int,
 ) -> None:
     kind, data = pictures[index]
@@ -183,7 +219,7 @@ def test_a_raw_body_is_one_picture(
 
 
 def test_model_input_is_what_the_library_shows(
-    http: httpx.Client, pictures: list[tuple[str, bytes]], spec: dict[str, object]
+    http: httpx.Client, pictures: list[tuple[str, bytes]], spec: dict[str, Any]
 ) -> None:
     kind, data = pictures[7]  # a photo: normalised, so the 28x28 view is not the file itself
     response = http.post(
@@ -213,7 +249,7 @@ def test_preprocess_option(
 
 
 def test_read_gives_the_library_reading(
-    http: httpx.Client, local: DigitClassifier, spec: dict[str, object]
+    http: httpx.Client, local: DigitClassifier, spec: dict[str, Any]
 ) -> None:
     for number in held_out.numbers("apart", 3, seed=21):
         data = png_bytes(number.picture)
@@ -225,12 +261,13 @@ def test_read_gives_the_library_reading(
         assert reading["text"] == wanted.text
         assert reading["probability"] == pytest.approx(wanted.probability, abs=1e-5)
         assert [d["box"] for d in reading["digits"]] == [list(d.box) for d in wanted.digits]
-        assert [d["digit"] for d in reading["digits"]] == [d.label for d in wanted.digits]
+        assert [d["label"] for d in reading["digits"]] == [d.label for d in wanted.digits]
+        assert reading == json.loads(json.dumps(wanted.to_dict()))  # the library's own form
     assert reading["text"] == number.text  # the last number, read right (not only agreement)
 
 
 def test_read_reports_printed_boxes(
-    http: httpx.Client, local: DigitClassifier, spec: dict[str, object]
+    http: httpx.Client, local: DigitClassifier, spec: dict[str, Any]
 ) -> None:
     number = next(held_out.numbers("boxed", 1, seed=3))
     data = jpeg_bytes(number.picture)
@@ -294,7 +331,7 @@ ERRORS = [
 )
 def test_errors_are_json_with_their_status(
     http: httpx.Client,
-    spec: dict[str, object],
+    spec: dict[str, Any],
     path: str,
     headers: dict[str, str],
     body: bytes,
@@ -310,7 +347,7 @@ def test_errors_are_json_with_their_status(
     assert http.get("/healthz").status_code == 200  # the server is still up
 
 
-def test_wrong_method_and_unknown_get(http: httpx.Client, spec: dict[str, object]) -> None:
+def test_wrong_method_and_unknown_get(http: httpx.Client, spec: dict[str, Any]) -> None:
     response = http.get("/v1/predict")
     assert response.status_code == 405
     assert response.json()["error"]["type"] == "method_not_allowed"
@@ -365,7 +402,7 @@ def raw_post(url: str, head: bytes, chunks: Iterator[bytes]) -> tuple[int, bytes
 
 
 def test_body_over_the_limit_is_413_declared_or_streamed(
-    server: Server, http: httpx.Client
+    server: Server, http: httpx.Client, spec: dict[str, Any]
 ) -> None:
     limit = 10 * 1024**2
     declared = (
@@ -374,8 +411,9 @@ def test_body_over_the_limit_is_413_declared_or_streamed(
     )
     status, body = raw_post(server.url, declared, iter([]))  # refused before any byte is sent
     assert status == 413
+    check(spec, "Error", json.loads(body))
     assert json.loads(body)["error"]["type"] == "body_too_large"
-    assert "10,485,760" in json.loads(body)["error"]["message"]
+    assert "limit of 10,485,760 bytes (10 MiB)" in json.loads(body)["error"]["message"]
 
     chunked = (
         b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
@@ -384,6 +422,7 @@ def test_body_over_the_limit_is_413_declared_or_streamed(
     piece = b"%x\r\n%s\r\n" % (1024**2, b"\0" * 1024**2)
     status, body = raw_post(server.url, chunked, iter([piece] * 11 + [b"0\r\n\r\n"]))
     assert status == 413
+    check(spec, "Error", json.loads(body))
     assert json.loads(body)["error"]["type"] == "body_too_large"
 
     files = {"file": ("big.png", b"\0" * (limit + 10), "image/png")}
@@ -394,6 +433,7 @@ def test_body_over_the_limit_is_413_declared_or_streamed(
 def test_concurrent_clients_get_their_own_answers_with_flat_memory(
     server: Server,
     http: httpx.Client,
+    spec: dict[str, Any],
     local: DigitClassifier,
     test_set: MnistDataset,
 ) -> None:
@@ -402,13 +442,13 @@ def test_concurrent_clients_get_their_own_answers_with_flat_memory(
 
     def client(worker: int, rounds: int) -> list[tuple[int, int, int]]:
         answers = []
-        with httpx.Client(base_url=server.url, timeout=60) as own:
+        with checked_client(server.url, spec) as own:
             for round_ in range(rounds):
                 index = (worker * 7 + round_) % len(sent)
                 response = own.post(
                     "/v1/predict", content=sent[index], headers={"Content-Type": "image/png"}
                 )
-                digit = response.json()["predictions"][0]["digit"]
+                digit = response.json()["predictions"][0]["label"]
                 answers.append((index, response.status_code, digit))
         return answers
 
@@ -454,7 +494,7 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_0(test_set: MnistDatas
         sender.join(60)
         status = server.process.wait(60)
         assert answer["reply"][0] == 200  # type: ignore[index]
-        assert json.loads(answer["reply"][1])["predictions"][0]["digit"] == 7  # type: ignore[index]
+        assert json.loads(answer["reply"][1])["predictions"][0]["label"] == 7  # type: ignore[index]
         assert status == 0, server.output()
         assert "mnistcnn serve: stopped" in server.output()
         assert "Traceback" not in server.output()
@@ -556,3 +596,61 @@ def test_cors_only_for_the_origins_allowed(http: httpx.Client, test_set: MnistDa
         "/v1/predict", content=png_bytes(test_set.images[0]), headers={"Content-Type": "image/png"}
     )
     assert "access-control-allow-origin" not in plain.headers  # no Origin: no CORS headers
+
+
+def test_the_documented_choices_are_the_librarys(spec: dict[str, Any]) -> None:
+    """Each closed choice has one source, a Literal; the document's enums are read from it."""
+    from mnistcnn._engines._base import BackendName
+    from mnistcnn._input._inputs import Preprocess
+    from mnistcnn._reading._numbers import ReadMethod
+    from mnistcnn._serving._schemas import ErrorKind
+
+    def parameter(path: str, name: str) -> dict[str, Any]:
+        parameters = spec["paths"][path]["post"]["parameters"]
+        schema: dict[str, Any] = next(p for p in parameters if p["name"] == name)["schema"]
+        return schema
+
+    schemas = spec["components"]["schemas"]
+
+    def same(enum: list[str], literal: object) -> bool:  # msgspec lists the values sorted
+        return sorted(enum) == sorted(get_args(literal))
+
+    assert same(parameter("/v1/predict", "preprocess")["enum"], Preprocess)
+    assert same(parameter("/v1/read", "method")["enum"], ReadMethod)
+    assert same(schemas["Health"]["properties"]["engine"]["enum"], BackendName)
+    assert same(schemas["ErrorDetail"]["properties"]["type"]["enum"], ErrorKind)
+    # The rows are the library's: the keys of Reading.to_dict() and FilePrediction.to_dict().
+    assert set(schemas["ReadDigit"]["properties"]) == {"label", "probability", "box", "confident"}
+    assert set(schemas["Prediction"]["properties"]) == {
+        "label",
+        "probability",
+        "probabilities",
+        "model_input",
+    }
+
+
+def test_a_bad_parameter_names_the_values_allowed(http: httpx.Client) -> None:
+    answer = http.post("/v1/predict?preprocess=sharpen", content=b"x", headers=PNG)
+    assert answer.json()["error"]["message"] == (
+        "preprocess='sharpen' is not allowed; use one of auto, normalize, raw."
+    )
+    answer = http.post("/v1/read?min_confidence=high", content=b"x", headers=PNG)
+    assert answer.json()["error"]["message"] == (
+        "min_confidence='high' is not allowed; give a number from 0 to 1."
+    )
+
+
+@pytest.mark.cli
+def test_every_server_message_goes_to_stderr(test_set: MnistDataset) -> None:
+    """uvicorn's access lines (its default: stdout) and its other lines (stderr) on one stream,
+    stderr; stdout holds only what the command says (where it listens, that it stopped)."""
+    with running_server("--log-level", "info") as server:
+        answer = httpx.post(
+            f"{server.url}/v1/predict", content=png_bytes(test_set.images[0]), headers=PNG
+        )
+        assert answer.status_code == 200
+        assert server.stop() == 0
+    stdout, stderr = "".join(server.stdout), "".join(server.stderr)
+    assert '"POST /v1/predict HTTP/1.1" 200' in stderr  # the access log
+    assert "Application startup complete" in stderr  # uvicorn's own log
+    assert [line.split(":")[0] for line in stdout.splitlines()] == ["mnistcnn serve"] * 2

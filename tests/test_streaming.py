@@ -134,3 +134,45 @@ def test_predict_files_refuses_bad_options(tree: Path) -> None:
     with pytest.raises(ValueError, match="batch_size"):
         classifier.predict_files([], batch_size=0)
     assert list(classifier.predict_files([])) == []
+
+
+def test_read_files_reads_a_number_per_file_and_reports_the_bad_ones(
+    tmp_path: Path, test_set: MnistDataset
+) -> None:
+    from mnistcnn import FileReading
+
+    digits = [0, 1, 2]  # 7, 2, 1 in the MNIST test set
+    pictures = [np.hstack([test_set.images[i] for i in digits]), test_set.images[3]]
+    for name, picture in zip(("number.png", "one.png"), pictures, strict=True):
+        Image.fromarray(255 - picture).save(tmp_path / name)
+    (tmp_path / "damaged.png").write_bytes(b"\x89PNG cut off")
+    classifier = DigitClassifier.pretrained()
+    files = [tmp_path / "number.png", tmp_path / "damaged.png", tmp_path / "one.png"]
+    results = list(classifier.read_files(iter(files), min_confidence=0.9))
+    assert all(isinstance(result, FileReading) for result in results)
+    assert [result.file for result in results] == [str(f) for f in files]
+    assert [result.ok for result in results] == [True, False, True]
+    assert results[0].reading == classifier.read_digits(files[0], min_confidence=0.9)
+    assert results[0].reading is not None and results[0].reading.text == "721"
+    assert "damaged.png: not a readable image" in (results[1].error or "")
+    row = results[0].to_dict()
+    assert row == {"file": str(files[0]), **results[0].reading.to_dict()}
+    assert [d["label"] for d in row["digits"]] == [7, 2, 1]
+    assert results[1].to_dict() == {"file": str(files[1]), "error": results[1].error}
+    # The options are checked at once, before any file is touched.
+    with pytest.raises(ValueError, match="method must be 'auto', 'segments' or 'sequence'"):
+        classifier.read_files(files, method="guess")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"min_confidence must be in \[0, 1\]"):
+        classifier.read_files(files, min_confidence=2)
+
+
+def test_a_prediction_has_one_json_form(tmp_path: Path, test_set: MnistDataset) -> None:
+    Image.fromarray(test_set.images[0]).save(tmp_path / "seven.png")
+    classifier = DigitClassifier.pretrained()
+    (result,) = classifier.predict_files([tmp_path / "seven.png"])
+    row = result.to_dict()
+    assert list(row) == ["file", "label", "probability", "probabilities"]
+    assert row["label"] == 7 == result.label
+    expected = classifier.predict_proba(tmp_path / "seven.png")[0]
+    np.testing.assert_allclose(row["probabilities"], expected, atol=5e-7)  # 6 decimals
+    assert row["probability"] == round(float(expected.max()), 6)

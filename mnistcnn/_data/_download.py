@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from .._progress import ProgressBar
+from .._progress import progress_bar
 from . import _idx
 
 logger = logging.getLogger(__name__)
@@ -115,7 +115,9 @@ def _stream(
         with urllib.request.urlopen(request, timeout=timeout) as response:
             length = int(response.headers.get("Content-Length") or 0)
             received = 0
-            with ProgressBar(length, desc=f"Downloading {filename}", enabled=progress) as bar:
+            with progress_bar(
+                length or None, desc=f"Downloading {filename}", enabled=progress, data=True
+            ) as bar:
                 while chunk := response.read(_CHUNK):
                     out.write(chunk)
                     received += len(chunk)

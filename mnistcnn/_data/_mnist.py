@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import get_args
 
 import numpy as np
 import paddle
@@ -17,13 +17,13 @@ from .._errors import DatasetCorruptError, DatasetNotFoundError
 from .._input._preprocess import IMAGE_SIZE, to_model_input
 from . import _idx
 from ._download import DownloadError, download_verified
+from ._idx import Split
 
 __all__ = ["DEFAULT_MIRRORS", "MnistDataset", "Split", "default_cache_dir", "load_data"]
 
 logger = logging.getLogger(__name__)
 
-Split = Literal["train", "test"]
-_SPLITS: tuple[Split, ...] = ("train", "test")
+_SPLITS: tuple[Split, ...] = get_args(Split)
 
 DATA_ENV = "MNISTCNN_DATA"
 MIRRORS_ENV = "MNISTCNN_MIRRORS"

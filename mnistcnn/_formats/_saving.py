@@ -11,7 +11,7 @@ import threading
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
+from typing import TYPE_CHECKING, Any, Protocol, get_args
 
 import numpy as np
 import paddle
@@ -32,6 +32,7 @@ from ._files import (
     STATIC_PARAMS,
     STATIC_PROGRAMS,
     WEIGHTS,
+    SaveFormat,
     file_sha256,
     prefix_of,
     sha256_of,
@@ -64,7 +65,6 @@ class LoadedModel(Protocol):
 
 logger = logging.getLogger(__name__)
 
-SaveFormat = Literal["dynamic", "static", "both", "safetensors", "onnx"]
 _FORMATS: tuple[SaveFormat, ...] = get_args(SaveFormat)
 
 INPUT_NAME = "x"

@@ -23,7 +23,7 @@ from .._input._inputs import (
 from .._models._kinds import LINE_ARCHITECTURES
 from .._models._weights import PRETRAINED, WEIGHTS_DIR
 from .._reading._numbers import Reading, ReadMethod, read_digits
-from ._streaming import FilePrediction, predict_files
+from ._streaming import FilePrediction, FileReading, predict_files, read_files
 
 if TYPE_CHECKING:
     from paddle import nn
@@ -403,6 +403,50 @@ class DigitClassifier:
             '11'
         """
         return read_digits(self, image, min_confidence=min_confidence, method=method)
+
+    def read_files(
+        self,
+        files: Iterable[str | os.PathLike[str]],
+        *,
+        min_confidence: float = 0.5,
+        method: ReadMethod = "auto",
+    ) -> Iterator[FileReading]:
+        """Read the number written in each of very many files, one result per file, in order.
+
+        :meth:`read_digits` over files, as :meth:`predict_files` is :meth:`predict_proba`
+        over files: the files are read lazily, one at a time, so an iterator of any length
+        runs in constant memory, and a file that cannot be read (missing, damaged, no ink)
+        gives a result with ``error`` set while the files after it are still read.
+
+        Args:
+            files: paths to picture files, as a list or any iterable (such as
+                :func:`find_images`).
+            min_confidence: as for :meth:`read_digits`.
+            method: as for :meth:`read_digits`.
+
+        Returns:
+            An iterator of one :class:`FileReading` per file, in the order of ``files``.
+
+        Raises:
+            ValueError: ``min_confidence`` outside [0, 1] or an unknown ``method`` (at once,
+                before any file is read).
+
+        Examples:
+            >>> import tempfile
+            >>> from pathlib import Path
+            >>> from PIL import Image, ImageDraw
+            >>> folder = Path(tempfile.mkdtemp())
+            >>> page = Image.new("L", (200, 80), 255)
+            >>> ImageDraw.Draw(page).line([(40, 15), (40, 65)], fill=0, width=6)
+            >>> ImageDraw.Draw(page).line([(120, 15), (120, 65)], fill=0, width=6)
+            >>> page.save(folder / "eleven.png")
+            >>> files = [folder / "eleven.png", folder / "missing.png"]
+            >>> for result in DigitClassifier.pretrained().read_files(files):
+            ...     print(Path(result.file).name, result.reading.text if result.ok else "error")
+            eleven.png 11
+            missing.png error
+        """
+        return read_files(self, files, min_confidence=min_confidence, method=method)
 
     def __repr__(self) -> str:
         source = f", source={str(self._source)!r}" if self._source else ""

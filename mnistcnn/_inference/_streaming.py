@@ -2,9 +2,12 @@
 
 :func:`find_images` walks directory trees, glob patterns and file lists without ever holding
 the whole list; :func:`predict_files` turns those files into one :class:`FilePrediction` each, in
-order, a batch of files at a time, so that memory stays the same for ten files or ten million.
-A file that cannot be read becomes a prediction with an ``error``, and the files after it are
-still read.
+order, a batch of files at a time, so that memory stays the same for ten files or ten million;
+:func:`read_files` reads a whole number from each file into a :class:`FileReading`. A file that
+cannot be read becomes a result with an ``error``, and the files after it are still read.
+
+Each result has one JSON-ready form, its ``to_dict()``: what ``mnistcnn predict --json`` prints,
+what results files hold and (without ``file``) what the server answers.
 """
 
 from __future__ import annotations
@@ -15,18 +18,34 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
+from typing import TypedDict, cast
 
 import numpy as np
 
 from .._errors import ImageError, MnistCnnError
 from .._input._inputs import DigitPredictor, Preprocess, check_options, picture_unit
+from .._reading._numbers import (
+    PrintedBoxDict,
+    ReadDigitDict,
+    Reading,
+    ReadMethod,
+    check_read_options,
+    json_probability,
+    read_digits,
+)
 
 __all__ = [
     "IMAGE_SUFFIXES",
     "FilePrediction",
+    "FilePredictionDict",
+    "FileReading",
+    "FileReadingDict",
+    "PredictionDict",
     "file_error",
     "find_images",
+    "predict_dict",
     "predict_files",
+    "read_files",
 ]
 
 IMAGE_SUFFIXES = frozenset(
@@ -36,6 +55,55 @@ IMAGE_SUFFIXES = frozenset(
 
 _FILE_ERRORS = (MnistCnnError, OSError, ValueError, TypeError)
 """What reading one file can raise: the file's own problem, reported in its row."""
+
+
+class _PredictionFields(TypedDict):
+    label: int
+    probability: float
+    probabilities: list[float]
+
+
+class PredictionDict(_PredictionFields, total=False):
+    """The digit in one picture: the most probable label, its probability, and the
+    probability of each class in the order of the model's classes (digits 0-9 for the shipped
+    model); with include=model_input, also the 28x28 picture the network saw (light ink, 255,
+    on black, 0)."""
+
+    model_input: list[list[int]]
+
+
+def predict_dict(probabilities: np.ndarray, classes: np.ndarray) -> PredictionDict:
+    """The JSON-ready prediction for one row of :meth:`DigitClassifier.predict_proba`."""
+    best = int(probabilities.argmax())
+    return {
+        "label": int(classes[best]),
+        "probability": json_probability(probabilities[best]),
+        "probabilities": [json_probability(p) for p in probabilities],
+    }
+
+
+class _FileField(TypedDict):
+    file: str
+
+
+class FilePredictionDict(_FileField, total=False):
+    """One file's row: ``file`` and the prediction's keys, or ``file`` and ``error``."""
+
+    label: int
+    probability: float
+    probabilities: list[float]
+    error: str
+
+
+class FileReadingDict(_FileField, total=False):
+    """One file's row: ``file`` and the reading's keys, or ``file`` and ``error``."""
+
+    text: str
+    probability: float
+    confident: bool
+    digits: list[ReadDigitDict]
+    boxes: list[PrintedBoxDict]
+    error: str
 
 
 @dataclass(frozen=True)
@@ -63,6 +131,51 @@ class FilePrediction:
     def ok(self) -> bool:
         """Whether the file was read."""
         return self.error is None
+
+    def to_dict(self) -> FilePredictionDict:
+        """The result as JSON-ready data: ``file``, ``label``, ``probability`` and
+        ``probabilities`` (rounded to 6 decimals), or ``file`` and ``error``.
+
+        Examples:
+            >>> FilePrediction("a.png", error="a.png: not a readable image").to_dict()
+            {'file': 'a.png', 'error': 'a.png: not a readable image'}
+        """
+        if self.probabilities is None or self.label is None:
+            return {"file": self.file, "error": self.error or "not read"}
+        return {
+            "file": self.file,
+            "label": self.label,
+            "probability": json_probability(self.probability or 0.0),
+            "probabilities": [json_probability(p) for p in self.probabilities],
+        }
+
+
+@dataclass(frozen=True)
+class FileReading:
+    """The number read in one file, or why it could not be.
+
+    Attributes:
+        file: the path, as given.
+        reading: what :meth:`DigitClassifier.read_digits` read; ``None`` on error.
+        error: what went wrong with this file, or ``None``.
+    """
+
+    file: str
+    reading: Reading | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the file was read."""
+        return self.error is None
+
+    def to_dict(self) -> FileReadingDict:
+        """The result as JSON-ready data: ``file`` and the keys of :meth:`Reading.to_dict`,
+        or ``file`` and ``error``."""
+        if self.reading is None:
+            return {"file": self.file, "error": self.error or "not read"}
+        # The reading's own keys after "file" (mypy wants "error" named in a ** literal).
+        return cast(FileReadingDict, {"file": self.file, **self.reading.to_dict()})
 
 
 def find_images(
@@ -215,6 +328,31 @@ def _classify(
             probabilities=probabilities,
             model_input=np.round(item * 255).astype(np.uint8),
         )
+
+
+def read_files(
+    classifier: DigitPredictor,
+    files: Iterable[str | os.PathLike[str]],
+    *,
+    min_confidence: float = 0.5,
+    method: ReadMethod = "auto",
+) -> Iterator[FileReading]:
+    """What :meth:`DigitClassifier.read_files` does (see there); the options are checked at
+    once, the files when the results are asked for."""
+    check_read_options(min_confidence=min_confidence, method=method)
+    return _read_files(classifier, (os.fspath(f) for f in files), min_confidence, method)
+
+
+def _read_files(
+    classifier: DigitPredictor, names: Iterator[str], min_confidence: float, method: ReadMethod
+) -> Iterator[FileReading]:
+    for name in names:
+        try:
+            reading = read_digits(classifier, name, min_confidence=min_confidence, method=method)
+        except _FILE_ERRORS as exc:
+            yield FileReading(name, error=file_error(name, exc))
+            continue
+        yield FileReading(name, reading)
 
 
 def file_error(name: str, exc: BaseException) -> str:

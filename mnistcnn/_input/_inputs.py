@@ -20,7 +20,7 @@ import itertools
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from typing import Literal, Protocol, TypeAlias
+from typing import Literal, Protocol, TypeAlias, get_args
 
 import numpy as np
 from PIL import Image
@@ -63,7 +63,7 @@ Images: TypeAlias = PictureInput | Iterable[PictureInput]
 iterator or generator of pictures."""
 
 Preprocess = Literal["auto", "normalize", "raw"]
-PREPROCESS_CHOICES: tuple[Preprocess, ...] = ("auto", "normalize", "raw")
+PREPROCESS_CHOICES: tuple[Preprocess, ...] = get_args(Preprocess)
 
 
 class DigitPredictor(Protocol):

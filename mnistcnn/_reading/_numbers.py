@@ -22,7 +22,7 @@ import itertools
 import math
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypedDict, get_args
 
 import numpy as np
 from scipy import ndimage
@@ -46,9 +46,59 @@ from ._forms import FoundBox, erase_lines, find_boxes, ink_lines, separate_print
 if TYPE_CHECKING:
     from .._engines._base import Backend
 
-__all__ = ["PrintedBox", "ReadDigit", "ReadMethod", "Reading", "read_digits"]
+__all__ = [
+    "PrintedBox",
+    "PrintedBoxDict",
+    "ReadDigit",
+    "ReadDigitDict",
+    "ReadMethod",
+    "Reading",
+    "ReadingDict",
+    "check_read_options",
+    "json_probability",
+    "read_digits",
+]
 
 ReadMethod = Literal["auto", "segments", "sequence"]
+
+_DECIMALS = 6
+
+
+def json_probability(value: float) -> float:
+    """A probability as every result writes it (``--json``, results files, the server):
+    rounded to 6 decimals, about the precision a float32 holds."""
+    return round(float(value), _DECIMALS)
+
+
+class ReadDigitDict(TypedDict):
+    """One digit found: its label, probability, box (left, top, right, bottom; right and
+    bottom exclusive) and whether the probability reached min_confidence."""
+
+    label: int
+    probability: float
+    box: tuple[int, int, int, int]
+    confident: bool
+
+
+class PrintedBoxDict(TypedDict):
+    """A box printed on a form (its inside, left, top, right, bottom) and the digit written
+    in it, or null when it is empty."""
+
+    box: tuple[int, int, int, int]
+    digit: ReadDigitDict | None
+
+
+class ReadingDict(TypedDict):
+    """The digits read from a picture, left to right: the number as text, its probability
+    (the product of the digits'), whether every digit reached min_confidence, each digit, and
+    the printed boxes found (none unless the picture is a form)."""
+
+    text: str
+    probability: float
+    confident: bool
+    digits: list[ReadDigitDict]
+    boxes: list[PrintedBoxDict]
+
 
 _SPLIT_FROM = 0.95  # groups at least this much wider than high may be touching digits
 _SPLIT_MARGIN = 0.15  # how much surer the classifier must be of the parts than of the whole
@@ -71,6 +121,15 @@ class ReadDigit:
     box: tuple[int, int, int, int]
     confident: bool
 
+    def to_dict(self) -> ReadDigitDict:
+        """The digit as JSON-ready data, as ``--json``, results files and the server give it."""
+        return {
+            "label": self.label,
+            "probability": json_probability(self.probability),
+            "box": self.box,
+            "confident": self.confident,
+        }
+
 
 @dataclass(frozen=True)
 class PrintedBox:
@@ -83,6 +142,10 @@ class PrintedBox:
 
     box: tuple[int, int, int, int]
     digit: ReadDigit | None
+
+    def to_dict(self) -> PrintedBoxDict:
+        """The box as JSON-ready data (``digit`` ``None`` when the box is empty)."""
+        return {"box": self.box, "digit": None if self.digit is None else self.digit.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -108,6 +171,23 @@ class Reading:
     def confident(self) -> bool:
         """Whether every digit was read with at least ``min_confidence``."""
         return all(digit.confident for digit in self.digits)
+
+    def to_dict(self) -> ReadingDict:
+        """The reading as JSON-ready data: what ``mnistcnn predict --digits --json``, results
+        files and ``POST /v1/read`` give, with the keys of these attributes.
+
+        Examples:
+            >>> reading = Reading("7", 0.9, (ReadDigit(7, 0.9, (2, 3, 20, 30), True),))
+            >>> reading.to_dict()["digits"]
+            [{'label': 7, 'probability': 0.9, 'box': (2, 3, 20, 30), 'confident': True}]
+        """
+        return {
+            "text": self.text,
+            "probability": json_probability(self.probability),
+            "confident": self.confident,
+            "digits": [digit.to_dict() for digit in self.digits],
+            "boxes": [box.to_dict() for box in self.boxes],
+        }
 
     def __str__(self) -> str:
         return self.text
@@ -141,10 +221,7 @@ def read_digits(
     method: ReadMethod = "auto",
 ) -> Reading:
     """Read every digit in ``image``, left to right. See :meth:`DigitClassifier.read_digits`."""
-    if not 0.0 <= min_confidence <= 1.0:
-        raise ValueError(f"min_confidence must be in [0, 1]; got {min_confidence}.")
-    if method not in ("auto", "segments", "sequence"):
-        raise ValueError(f"method must be 'auto', 'segments' or 'sequence'; got {method!r}.")
+    check_read_options(min_confidence=min_confidence, method=method)
     gray, rgb = picture_colours(image)
     mask = None
     if rgb is not None:
@@ -200,6 +277,16 @@ def read_digits(
                 _digit(classifier, probabilities, (left, top, right, bottom), scale, min_confidence)
             )
     return _reading(digits, ())
+
+
+def check_read_options(*, min_confidence: float, method: str) -> None:
+    """Raise ``ValueError`` for a ``min_confidence`` outside [0, 1] or an unknown ``method``."""
+    if not 0.0 <= min_confidence <= 1.0:
+        raise ValueError(f"min_confidence must be in [0, 1]; got {min_confidence}.")
+    methods = [repr(m) for m in get_args(ReadMethod)]
+    if method not in get_args(ReadMethod):
+        allowed = f"{', '.join(methods[:-1])} or {methods[-1]}"
+        raise ValueError(f"method must be {allowed}; got {method!r}.")
 
 
 def _reading(digits: list[ReadDigit], boxes: tuple[PrintedBox, ...] | list[PrintedBox]) -> Reading:

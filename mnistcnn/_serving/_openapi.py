@@ -1,246 +1,104 @@
 """The OpenAPI 3.1 description of ``mnistcnn serve``'s HTTP API, served at ``/openapi.json``.
 
-Written out by hand rather than generated: the API is small, and this way the schemas say
-exactly what the server sends (the tests validate every answer they receive against them).
+Generated: the schemas come from the declarations in :mod:`mnistcnn._serving._schemas` (by
+msgspec), and the operations from the table below, so the document cannot drift from what the
+server reads and sends. The tests check every answer they receive against it.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
+from dataclasses import dataclass
 from typing import Any
+
+import msgspec
+
+from ._body_limit import describe_size
+from ._schemas import (
+    ANSWERS,
+    QUERIES,
+    Error,
+    Health,
+    ImagesBody,
+    Predictions,
+    PredictQuery,
+    Reading,
+    ReadQuery,
+)
 
 __all__ = ["openapi_document"]
 
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
+_REF = "#/components/schemas/{name}"
 
 
-def _probability(description: str) -> dict[str, Any]:
-    return {"type": "number", "minimum": 0, "maximum": 1, "description": description}
+@dataclass(frozen=True)
+class _Operation:
+    path: str
+    method: str
+    name: str
+    summary: str
+    answer: Any  # a declaration of _schemas, or a media type with no schema
+    answered: str
+    query: type[msgspec.Struct] | None = None
+    pictures: str = ""  # "many", "one" or "" (no body)
 
 
-_BOX = {
-    "type": "array",
-    "items": {"type": "integer", "minimum": 0},
-    "minItems": 4,
-    "maxItems": 4,
-    "description": "[left, top, right, bottom] in the picture's pixels; right and bottom "
-    "exclusive.",
+_OPERATIONS = (
+    _Operation(
+        "/healthz",
+        "get",
+        "health",
+        "Whether the server is up, and which model and engine answer",
+        Health,
+        "the server is ready",
+    ),
+    _Operation(
+        "/v1/predict",
+        "post",
+        "predict",
+        "The digit in each picture",
+        Predictions,
+        "one prediction per picture, in order",
+        query=PredictQuery,
+        pictures="many",
+    ),
+    _Operation(
+        "/v1/read",
+        "post",
+        "read",
+        "The number written in one picture, digit by digit with boxes",
+        Reading,
+        "the digits read, left to right",
+        query=ReadQuery,
+        pictures="one",
+    ),
+    _Operation(
+        "/",
+        "get",
+        "page",
+        "A page to draw digits or upload photos and see them read",
+        "text/html",
+        "the page",
+    ),
+    _Operation(
+        "/openapi.json", "get", "openapi", "This description", "application/json", "OpenAPI 3.1"
+    ),
+)
+
+_ERRORS = {
+    "400": "an unreadable picture, bad base64, no picture, too many, or a bad query parameter",
+    "413": "the body is over the server's limit (--max-body)",
+    "415": "a Content-Type that carries no pictures",
+    "422": 'JSON that is malformed or not {"images": [...]}',
+    "default": "any other error (404 for an unknown path, 405 for a method the path does not "
+    "take, 500 for a failure of the server's own)",
 }
-
-_SCHEMAS: dict[str, Any] = {
-    "Error": {
-        "type": "object",
-        "required": ["error"],
-        "additionalProperties": False,
-        "properties": {
-            "error": {
-                "type": "object",
-                "required": ["type", "message"],
-                "additionalProperties": False,
-                "properties": {
-                    "type": {
-                        "type": "string",
-                        "description": "what went wrong, for programs: invalid_image, "
-                        "invalid_base64, no_image, too_many_images, bad_multipart, "
-                        "invalid_parameter, body_too_large, unsupported_media_type, "
-                        "invalid_json, not_found, method_not_allowed, internal_error",
-                    },
-                    "message": {
-                        "type": "string",
-                        "description": "what went wrong and what to do, for people",
-                    },
-                },
-            }
-        },
-    },
-    "Prediction": {
-        "type": "object",
-        "required": ["digit", "probability", "probabilities"],
-        "additionalProperties": False,
-        "properties": {
-            "digit": {"type": "integer", "description": "the most probable digit"},
-            "probability": _probability("its probability"),
-            "probabilities": {
-                "type": "array",
-                "items": {"type": "number", "minimum": 0, "maximum": 1},
-                "description": "the probability of each class, in the order of /healthz's "
-                "model.classes (digits 0-9 for the shipped model)",
-            },
-            "model_input": {
-                "type": "array",
-                "items": {
-                    "type": "array",
-                    "items": {"type": "integer", "minimum": 0, "maximum": 255},
-                    "minItems": 28,
-                    "maxItems": 28,
-                },
-                "minItems": 28,
-                "maxItems": 28,
-                "description": "with include=model_input: the 28x28 picture the network saw, "
-                "light ink (255) on black (0)",
-            },
-        },
-    },
-    "Predictions": {
-        "type": "object",
-        "required": ["predictions"],
-        "additionalProperties": False,
-        "properties": {
-            "predictions": {
-                "type": "array",
-                "items": _ref("Prediction"),
-                "description": "one per picture, in the order they were sent",
-            }
-        },
-    },
-    "ReadDigit": {
-        "type": "object",
-        "required": ["digit", "probability", "confident", "box"],
-        "additionalProperties": False,
-        "properties": {
-            "digit": {"type": "integer", "minimum": 0, "maximum": 9},
-            "probability": _probability("the digit's probability"),
-            "confident": {
-                "type": "boolean",
-                "description": "whether probability reached min_confidence",
-            },
-            "box": _BOX,
-        },
-    },
-    "Reading": {
-        "type": "object",
-        "required": ["text", "probability", "confident", "digits", "boxes"],
-        "additionalProperties": False,
-        "properties": {
-            "text": {"type": "string", "description": "the number, left to right"},
-            "probability": _probability("the probability of the whole text"),
-            "confident": {
-                "type": "boolean",
-                "description": "whether every digit reached min_confidence",
-            },
-            "digits": {"type": "array", "items": _ref("ReadDigit")},
-            "boxes": {
-                "type": "array",
-                "description": "boxes printed on a form, each with its digit (null if empty)",
-                "items": {
-                    "type": "object",
-                    "required": ["box", "digit"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "box": _BOX,
-                        "digit": {"oneOf": [_ref("ReadDigit"), {"type": "null"}]},
-                    },
-                },
-            },
-        },
-    },
-    "Health": {
-        "type": "object",
-        "required": ["status", "model", "engine", "version", "batching"],
-        "properties": {
-            "status": {"const": "ok"},
-            "model": {
-                "type": "object",
-                "required": ["name", "architecture", "accuracy", "classes"],
-                "properties": {
-                    "name": {"type": ["string", "null"], "description": "the model file"},
-                    "architecture": {"type": ["string", "null"]},
-                    "accuracy": {
-                        "type": ["number", "null"],
-                        "description": "MNIST test accuracy, if measured before saving",
-                    },
-                    "classes": {"type": "array", "items": {"type": "integer"}},
-                },
-            },
-            "engine": {"enum": ["dynamic", "static", "onnxruntime"]},
-            "version": {"type": "string", "description": "the mnistcnn version"},
-            "batching": {
-                "type": "object",
-                "description": "network calls made so far and their sizes",
-                "required": ["batches", "images", "mean_size", "largest"],
-                "properties": {
-                    "batches": {"type": "integer", "minimum": 0},
-                    "images": {"type": "integer", "minimum": 0},
-                    "mean_size": {"type": "number", "minimum": 0},
-                    "largest": {"type": "integer", "minimum": 0},
-                },
-            },
-        },
-    },
-}
-
-
-def _pictures_body(many: bool) -> dict[str, Any]:
-    files: dict[str, Any] = {"type": "string", "contentMediaType": "application/octet-stream"}
-    if many:
-        files = {"type": "array", "items": files}
-    images: dict[str, Any] = {
-        "type": "array",
-        "items": {
-            "type": "string",
-            "description": "a picture file (PNG, JPEG, ...) in base64, or a data: URL",
-        },
-        "minItems": 1,
-    }
-    if not many:
-        images["maxItems"] = 1
-    return {
-        "required": True,
-        "description": (
-            "Pictures in any of three forms: file fields named 'file' in a multipart form, a "
-            'JSON object {"images": [...]} of base64 strings or data URLs, or one picture as '
-            "the raw body with an image/* Content-Type. PNG, JPEG, BMP, GIF, TIFF, WebP, PPM, "
-            "ICO, PCX and TGA are read; any size up to 64 million pixels, any polarity."
-        ),
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {"file": files},
-                }
-            },
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["images"],
-                    "properties": {"images": images},
-                }
-            },
-            "image/*": {"schema": {"type": "string", "contentMediaType": "image/*"}},
-        },
-    }
-
-
-def _errors(*statuses: int) -> dict[str, Any]:
-    meaning = {
-        400: "an unreadable picture, bad base64, no picture, or a bad query parameter",
-        413: "the body is over the server's limit (--max-body)",
-        415: "a Content-Type that carries no pictures",
-        422: 'JSON that is malformed or not {"images": [...]}',
-    }
-    return {
-        str(status): {
-            "description": meaning[status],
-            "content": {"application/json": {"schema": _ref("Error")}},
-        }
-        for status in statuses
-    }
-
-
-def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "schema": schema,
-        "description": description,
-    }
 
 
 def openapi_document(*, version: str, max_body: int) -> dict[str, Any]:
     """The API's description, for mnistcnn ``version`` and a body limit of ``max_body``."""
+    schemas = _schemas()
     return {
         "openapi": "3.1.0",
         "info": {
@@ -248,93 +106,128 @@ def openapi_document(*, version: str, max_body: int) -> dict[str, Any]:
             "version": version,
             "summary": "Handwritten digit recognition",
             "description": "Recognise handwritten digits and read whole numbers. Request "
-            f"bodies are limited to {max_body:,} bytes. Every error is JSON "
-            '{"error": {"type": ..., "message": ...}}.',
+            f"bodies are limited to {describe_size(max_body)}. Every error is "
+            'JSON {"error": {"type": ..., "message": ...}}.',
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
         },
-        "paths": {
-            "/healthz": {
-                "get": {
-                    "operationId": "health",
-                    "summary": "Whether the server is up, and which model and engine answer",
-                    "responses": {
-                        "200": {
-                            "description": "the server is ready",
-                            "content": {"application/json": {"schema": _ref("Health")}},
-                        }
-                    },
+        "paths": {op.path: {op.method: _operation(op, schemas["queries"])} for op in _OPERATIONS},
+        "components": {"schemas": schemas["components"]},
+    }
+
+
+@functools.cache
+def _schemas_once() -> dict[str, Any]:
+    _, components = msgspec.json.schema_components(
+        [*ANSWERS, ImagesBody, *QUERIES], ref_template=_REF
+    )
+    queries = {query.__name__: components.pop(query.__name__) for query in QUERIES}
+    named = {_public_name(name): schema for name, schema in components.items()}
+    for name, schema in named.items():
+        schema["title"] = name
+        _tidy(schema, close=name != ImagesBody.__name__)
+    return {"components": named, "queries": queries}
+
+
+def _schemas() -> dict[str, Any]:
+    return copy.deepcopy(_schemas_once())
+
+
+def _public_name(name: str) -> str:
+    """The library's ``ReadingDict`` is the API's ``Reading``."""
+    return name.removesuffix("Dict")
+
+
+def _tidy(node: Any, *, close: bool) -> None:
+    """What the declarations cannot say in msgspec's terms, by rule: the names of the
+    library's row types without "Dict", every answer object closed to other keys, and every
+    ``probability`` (and ``probabilities`` item) from 0 to 1."""
+    if isinstance(node, list):
+        for item in node:
+            _tidy(item, close=close)
+        return
+    if not isinstance(node, dict):
+        return
+    if isinstance(node.get("$ref"), str):
+        node["$ref"] = _public_name(node["$ref"])
+    properties = node.get("properties")
+    if isinstance(properties, dict):
+        if close:
+            node.setdefault("additionalProperties", False)
+        if "probability" in properties:
+            properties["probability"].update(minimum=0, maximum=1)
+        if "probabilities" in properties:
+            properties["probabilities"]["items"].update(minimum=0, maximum=1)
+    for value in node.values():
+        _tidy(value, close=close)
+
+
+def _operation(op: _Operation, queries: dict[str, Any]) -> dict[str, Any]:
+    media = op.answer if isinstance(op.answer, str) else "application/json"
+    content = {} if isinstance(op.answer, str) else {"schema": _ref(op.answer)}
+    operation: dict[str, Any] = {
+        "operationId": op.name,
+        "summary": op.summary,
+        "responses": {"200": {"description": op.answered, "content": {media: content}}},
+    }
+    if op.query is not None:
+        operation["parameters"] = _parameters(queries[op.query.__name__])
+    if op.pictures:
+        operation["requestBody"] = _pictures_body(many=op.pictures == "many")
+        operation["responses"].update({status: _error(status) for status in _ERRORS})
+    else:
+        operation["responses"]["default"] = _error("default")
+    return operation
+
+
+def _ref(declaration: Any) -> dict[str, str]:
+    return {"$ref": _REF.format(name=_public_name(declaration.__name__))}
+
+
+def _parameters(query: dict[str, Any]) -> list[dict[str, Any]]:
+    """A query declaration's fields as OpenAPI parameters."""
+    parameters = []
+    for name, schema in query["properties"].items():
+        schema = dict(schema)
+        description = schema.pop("description", "")
+        parameters.append(
+            {
+                "name": name,
+                "in": "query",
+                "required": name in query.get("required", ()),
+                "schema": schema,
+                "description": description,
+            }
+        )
+    return parameters
+
+
+def _error(status: str) -> dict[str, Any]:
+    return {
+        "description": _ERRORS[status],
+        "content": {"application/json": {"schema": _ref(Error)}},
+    }
+
+
+def _pictures_body(*, many: bool) -> dict[str, Any]:
+    file: dict[str, Any] = {"type": "string", "contentMediaType": "application/octet-stream"}
+    return {
+        "required": True,
+        "description": (
+            "Pictures in any of three forms: file fields named 'file' in a multipart form, a "
+            'JSON object {"images": [...]} of base64 strings or data URLs, or one picture as '
+            "the raw body with an image/* Content-Type. PNG, JPEG, BMP, GIF, TIFF, WebP, PPM, "
+            "ICO, PCX and TGA are read; any size up to 64 million pixels, any polarity. "
+            + ("Up to 256 pictures." if many else "One picture.")
+        ),
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "array", "items": file} if many else file},
                 }
             },
-            "/v1/predict": {
-                "post": {
-                    "operationId": "predict",
-                    "summary": "The digit in each picture",
-                    "parameters": [
-                        _query(
-                            "preprocess",
-                            {"enum": ["auto", "normalize", "raw"], "default": "auto"},
-                            "auto: pictures already in MNIST's form are taken as they are, "
-                            "others normalised; normalize: every picture normalised; raw: "
-                            "taken as they are",
-                        ),
-                        _query(
-                            "include",
-                            {"enum": ["model_input"]},
-                            "model_input: add the 28x28 picture the network saw to each prediction",
-                        ),
-                    ],
-                    "requestBody": _pictures_body(many=True),
-                    "responses": {
-                        "200": {
-                            "description": "one prediction per picture, in order",
-                            "content": {"application/json": {"schema": _ref("Predictions")}},
-                        },
-                        **_errors(400, 413, 415, 422),
-                    },
-                }
-            },
-            "/v1/read": {
-                "post": {
-                    "operationId": "read",
-                    "summary": "The number written in one picture, digit by digit with boxes",
-                    "parameters": [
-                        _query(
-                            "method",
-                            {"enum": ["auto", "segments", "sequence"], "default": "auto"},
-                            "how touching digits are read (see DigitClassifier.read_digits)",
-                        ),
-                        _query(
-                            "min_confidence",
-                            {"type": "number", "minimum": 0, "maximum": 1, "default": 0.5},
-                            "the probability a digit needs to be marked confident",
-                        ),
-                    ],
-                    "requestBody": _pictures_body(many=False),
-                    "responses": {
-                        "200": {
-                            "description": "the digits read, left to right",
-                            "content": {"application/json": {"schema": _ref("Reading")}},
-                        },
-                        **_errors(400, 413, 415, 422),
-                    },
-                }
-            },
-            "/": {
-                "get": {
-                    "operationId": "page",
-                    "summary": "A page to draw digits or upload photos and see them read",
-                    "responses": {"200": {"description": "the page", "content": {"text/html": {}}}},
-                }
-            },
-            "/openapi.json": {
-                "get": {
-                    "operationId": "openapi",
-                    "summary": "This description",
-                    "responses": {
-                        "200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}
-                    },
-                }
-            },
+            "application/json": {"schema": _ref(ImagesBody)},
+            "image/*": {"schema": {"type": "string", "contentMediaType": "image/*"}},
         },
-        "components": {"schemas": _SCHEMAS},
     }

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from ._schemas import ErrorKind, ImagesBody
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -36,7 +39,7 @@ class RequestError(Exception):
         message: what was wrong and what to do, for people.
     """
 
-    def __init__(self, status: int, kind: str, message: str) -> None:
+    def __init__(self, status: int, kind: ErrorKind, message: str) -> None:
         super().__init__(message)
         self.status = status
         self.kind = kind
@@ -131,28 +134,17 @@ async def _multipart(request: Request, max_images: int) -> list[bytes]:
 
 def _json_pictures(body: bytes) -> list[bytes]:
     try:
-        document: Any = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        document = msgspec.json.decode(body, type=ImagesBody)
+    except msgspec.DecodeError as exc:
         raise RequestError(422, "invalid_json", f"the body is not valid JSON ({exc}).") from exc
-    images = document.get("images") if isinstance(document, dict) else None
-    if not isinstance(images, list):
+    except msgspec.ValidationError as exc:
         raise RequestError(
             422,
             "invalid_json",
-            'expected a JSON object {"images": ["<base64>", ...]} with a list of base64 '
+            f'{exc}; expected a JSON object {{"images": ["<base64>", ...]}}: a list of base64 '
             "strings or data URLs.",
-        )
-    pictures = []
-    for index, item in enumerate(images):
-        if not isinstance(item, str):
-            raise RequestError(
-                422,
-                "invalid_json",
-                f"images[{index}] is {type(item).__name__}, not a string; send each picture "
-                "as a base64 string or a data URL.",
-            )
-        pictures.append(decode_base64(item, f"images[{index}]"))
-    return pictures
+        ) from exc
+    return [decode_base64(item, f"images[{index}]") for index, item in enumerate(document.images)]
 
 
 def decode_base64(text: str, label: str) -> bytes:

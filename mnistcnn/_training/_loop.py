@@ -51,7 +51,7 @@ from .._inference._classifier import DigitClassifier
 from .._inference._evaluation import as_arrays, evaluate
 from .._input._preprocess import to_model_input
 from .._models._architectures import reads_lines
-from .._progress import ProgressBar
+from .._progress import progress_bar
 from .._reading._ctc import decode
 from . import _checkpoint
 from ._watchdog import JOIN_TIMEOUT_VARIABLE, exit_with_parent
@@ -216,7 +216,7 @@ class _Run:
         order = self.order_rng.permutation(len(images))
         totals = np.zeros(3)  # loss sum, correct, seen (this rank)
         start = time.perf_counter()
-        bar = ProgressBar(len(images), desc=f"epoch {epoch}/{plan.epochs}", enabled=self.show)
+        bar = progress_bar(len(images), desc=f"epoch {epoch}/{plan.epochs}", enabled=self.show)
         with bar:
             for first in range(0, len(images), plan.batch_size):
                 batch = order[first : first + plan.batch_size]
@@ -229,7 +229,10 @@ class _Run:
                 if self.schedule is not None:
                     self.schedule.step()
                 totals += (float(loss) * count, correct, count)
-                bar.update(len(batch), loss=totals[0] / totals[2], acc=totals[1] / totals[2])
+                bar.set_postfix(
+                    loss=totals[0] / totals[2], acc=totals[1] / totals[2], refresh=False
+                )
+                bar.update(len(batch))
         seconds = time.perf_counter() - start
         if self.world > 1:
             totals = _sum_across_ranks(totals)
