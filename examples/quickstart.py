@@ -55,7 +55,8 @@ def main() -> None:
     history = train(network, data, recipe=recipe, epochs=args.epochs, seed=0, procs=procs)
     report = evaluate(network, test_set)
     print(
-        f"recipe {recipe.name}: {len(history.epochs)} epoch(s) on {procs} process(es) in "
+        f"recipe {recipe.name}: {_counted(len(history.epochs), 'epoch')} on "
+        f"{_counted(procs, 'process')} in "
         f"{time.perf_counter() - started:.0f} s; test accuracy {report.accuracy:.2%}"
     )
 
@@ -77,6 +78,12 @@ def main() -> None:
         f"{int(probabilities.argmax())} (p={probabilities.max():.3f})"
     )
     print(f"static model test accuracy: {evaluate(static, test_set).accuracy:.2%}")
+
+
+def _counted(count: int, noun: str) -> str:
+    """ "1 epoch", "2 epochs", "2 processes"."""
+    plural = noun + ("es" if noun.endswith("s") else "s")
+    return f"{count} {noun if count == 1 else plural}"
 
 
 if __name__ == "__main__":  # required: the training processes import this file

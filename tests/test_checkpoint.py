@@ -459,7 +459,7 @@ def test_killed_mid_epoch_resumes_to_bit_identical_weights(
         env={"MNISTCNN_DATA": str(mnist_dir)},
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert f"on {procs} process(es)" in resumed.stdout
+    assert f"on {procs} process{'es' if procs > 1 else ''}:" in resumed.stdout
     classifier = DigitClassifier.load(tmp_path / "resumed", backend="dynamic")
     assert classifier.network is not None
     assert_same_weights(weights_of(classifier.network), weights_of(reference))

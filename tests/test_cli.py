@@ -457,11 +457,7 @@ def test_the_command_lines_choices_are_the_librarys() -> None:
     import argparse
     from typing import get_args
 
-    from mnistcnn._data._idx import Split
-    from mnistcnn._engines._base import BackendName
-    from mnistcnn._formats._files import SaveFormat
-    from mnistcnn._input._inputs import Preprocess
-    from mnistcnn._reading._numbers import ReadMethod
+    from mnistcnn._choices import BackendName, Preprocess, ReadMethod, SaveFormat, Split
     from mnistcnn._serving._app import LogLevel
 
     parser = build_parser()

@@ -151,7 +151,7 @@ def test_cli_procs_switch(tmp_path: Path, mnist_dir: Path) -> None:
         env={"MNISTCNN_DATA": str(mnist_dir)},
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "on 2 process(es)" in result.stdout
+    assert "on 2 processes:" in result.stdout
     assert result.stdout.count("test accuracy") == 1  # rank 0 alone reports and saves
     accuracy = float(result.stdout.split("test accuracy ")[1].split()[0])
     assert accuracy >= 0.93
@@ -315,7 +315,7 @@ def test_two_nodes_train_identical_weights_and_resume_from_the_first_nodes_check
     ]
     (status0, out0), (status1, out1) = finish(nodes[0]), finish(nodes[1])
     assert (status0, status1) == (0, 0), out0 + out1
-    assert "3 process(es)" in out0 and "saved" in out0
+    assert "on 3 processes:" in out0 and "saved" in out0
     assert not (tmp_path / "a1" / "model.safetensors").exists()  # the first process saves
     digests = logged_digests(out0) + logged_digests(out1)
     assert len(digests) == 2, out0 + out1  # once per machine, after comparing all three

@@ -29,7 +29,7 @@ def test_quickstart(tmp_path: Path) -> None:
     # The README's main command with a fifth of the images: the fast recipe on 2 processes.
     result = run_python(EXAMPLES / "quickstart.py", "--limit", "12000", "--output", tmp_path / "m")
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("recipe fast: 2 epoch(s) on 2 process(es) in ")
+    assert lines[0].startswith("recipe fast: 2 epochs on 2 processes in ")
     reported = lines[0].split("test accuracy ")[1]
     assert float(reported.rstrip("%")) / 100 >= 0.95  # about 97.9%
     truth = next(line for line in lines if line.startswith("true labels"))
@@ -44,7 +44,7 @@ def test_quickstart(tmp_path: Path) -> None:
     assert lines[-1] == f"static model test accuracy: {reported}"
     # Line by line: what the example prints and nothing else (no Paddle banner, no warnings).
     expected = [
-        r"recipe fast: 2 epoch\(s\) on 2 process\(es\) in \d+ s; test accuracy [\d.]+%",
+        r"recipe fast: 2 epochs on 2 processes in \d+ s; test accuracy [\d.]+%",
         *(rf"saved {re.escape(str(tmp_path / 'm'))}{re.escape(s)}" for s in SUFFIXES),
         r"true labels: +\[[\d, ]+\]",
         r"dynamic predicts: +\[[\d, ]+\]",

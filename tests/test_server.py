@@ -600,9 +600,7 @@ def test_cors_only_for_the_origins_allowed(http: httpx.Client, test_set: MnistDa
 
 def test_the_documented_choices_are_the_librarys(spec: dict[str, Any]) -> None:
     """Each closed choice has one source, a Literal; the document's enums are read from it."""
-    from mnistcnn._engines._base import BackendName
-    from mnistcnn._input._inputs import Preprocess
-    from mnistcnn._reading._numbers import ReadMethod
+    from mnistcnn._choices import BackendName, Preprocess, ReadMethod
     from mnistcnn._serving._schemas import ErrorKind
 
     def parameter(path: str, name: str) -> dict[str, Any]:

@@ -7,7 +7,8 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .._data._mnist import MnistDataset, Split
+    from .._choices import Split
+    from .._data._mnist import MnistDataset
     from .._inference._classifier import DigitClassifier
 
 __all__ = ["USER_ERRORS", "counted", "load_model", "load_split"]

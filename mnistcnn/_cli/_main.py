@@ -17,14 +17,22 @@ from .._quiet import quiet_paddle_when_imported
 from ._commands import run_evaluate, run_export, run_serve, run_show, run_train
 from ._common import USER_ERRORS
 from ._parser import build_parser
-from ._predict import run_predict
 
 __all__ = ["build_parser", "main"]
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from ._predict import (
+        run_predict,  # here: it loads the input path (SciPy), which --help need not
+    )
+
+    return run_predict(args)
+
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "train": run_train,
     "evaluate": run_evaluate,
-    "predict": run_predict,
+    "predict": _run_predict,
     "export": run_export,
     "show": run_show,
     "serve": run_serve,

@@ -11,11 +11,7 @@ import argparse
 import re
 from typing import get_args
 
-from .._data._idx import Split
-from .._engines._base import BackendName
-from .._formats._files import SaveFormat
-from .._input._inputs import Preprocess
-from .._reading._numbers import ReadMethod
+from .._choices import BackendName, Preprocess, ReadMethod, SaveFormat, Split
 from .._serving._app import LogLevel
 from .._version import __version__
 

@@ -11,15 +11,10 @@ import hashlib
 import struct
 import zlib
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
 from .._errors import DatasetCorruptError
-
-Split = Literal["train", "test"]
-"""The two parts of MNIST; here, away from Paddle, so that the command line's choices come
-from it without importing Paddle."""
 
 _UBYTE = 0x08
 

@@ -13,11 +13,11 @@ from typing import get_args
 import numpy as np
 import paddle
 
+from .._choices import Split
 from .._errors import DatasetCorruptError, DatasetNotFoundError
 from .._input._preprocess import IMAGE_SIZE, to_model_input
 from . import _idx
 from ._download import DownloadError, download_verified
-from ._idx import Split
 
 __all__ = ["DEFAULT_MIRRORS", "MnistDataset", "Split", "default_cache_dir", "load_data"]
 

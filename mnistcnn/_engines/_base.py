@@ -4,11 +4,11 @@ through, whichever engine runs them."""
 from __future__ import annotations
 
 import os
-from typing import Literal, Protocol
+from typing import Protocol
 
 import numpy as np
 
-BackendName = Literal["dynamic", "static", "onnxruntime"]
+from .._choices import BackendName
 
 ONNX_EXTRA = 'pip install "mnistcnn[onnx]"'
 

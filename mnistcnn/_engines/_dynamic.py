@@ -8,7 +8,7 @@ import numpy as np
 import paddle
 from paddle import nn
 
-from ._base import BackendName
+from .._choices import BackendName
 
 
 class DynamicBackend:

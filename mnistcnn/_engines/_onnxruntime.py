@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .._choices import BackendName
 from .._errors import MissingDependencyError, ModelFormatError
-from ._base import ONNX_EXTRA, BackendName, available_cpus
+from ._base import ONNX_EXTRA, available_cpus
 
 
 class OnnxRuntimeBackend:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._base import BackendName, available_cpus
+from .._choices import BackendName
+from ._base import available_cpus
 
 
 class StaticBackend:

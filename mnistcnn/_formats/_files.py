@@ -13,13 +13,8 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from ._metadata import META_SUFFIX
-
-SaveFormat = Literal["dynamic", "static", "both", "safetensors", "onnx"]
-"""What :func:`mnistcnn.save` can write (``both``: dynamic and static); here, away from Paddle,
-so that the command line's choices come from it without importing Paddle."""
 
 DYNAMIC = ".pdparams"
 SAFETENSORS = ".safetensors"

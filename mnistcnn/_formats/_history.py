@@ -15,11 +15,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from .._choices import Schedule
 from .._data._augment import Augmentation
 
 __all__ = ["EpochResult", "History", "Recipe", "Schedule"]
-
-Schedule = Literal["constant", "onecycle", "cosine"]
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from .._engines._base import Backend, BackendName
+from .._choices import BackendName
+from .._engines._base import Backend
 from .._engines._onnxruntime import OnnxRuntimeBackend
 from .._engines._static import StaticBackend
 from .._errors import (

@@ -17,6 +17,7 @@ import numpy as np
 import paddle
 from paddle import nn
 
+from .._choices import SaveFormat
 from .._engines._base import Backend
 from .._engines._onnxruntime import OnnxRuntimeBackend
 from .._engines._static import StaticBackend
@@ -32,7 +33,6 @@ from ._files import (
     STATIC_PARAMS,
     STATIC_PROGRAMS,
     WEIGHTS,
-    SaveFormat,
     file_sha256,
     prefix_of,
     sha256_of,

@@ -9,20 +9,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .._engines._base import Backend, BackendName
+from .._choices import BackendName, Preprocess, ReadMethod
+from .._engines._base import Backend
 from .._formats._loading import open_model
 from .._formats._metadata import ModelMetadata, metadata_for
-from .._input._inputs import (
-    Images,
-    PictureInput,
-    Preprocess,
-    check_options,
-    model_batches,
-    picture_unit,
-)
+from .._input._inputs import Images, PictureInput, check_options, model_batches, picture_unit
 from .._models._kinds import LINE_ARCHITECTURES
 from .._models._weights import PRETRAINED, WEIGHTS_DIR
-from .._reading._numbers import Reading, ReadMethod, read_digits
+from .._reading._numbers import Reading, read_digits
 from ._streaming import FilePrediction, FileReading, predict_files, read_files
 
 if TYPE_CHECKING:

@@ -22,13 +22,13 @@ from typing import TypedDict, cast
 
 import numpy as np
 
+from .._choices import Preprocess, ReadMethod
 from .._errors import ImageError, MnistCnnError
-from .._input._inputs import DigitPredictor, Preprocess, check_options, picture_unit
+from .._input._inputs import DigitPredictor, check_options, picture_unit
 from .._reading._numbers import (
     PrintedBoxDict,
     ReadDigitDict,
     Reading,
-    ReadMethod,
     check_read_options,
     json_probability,
     read_digits,

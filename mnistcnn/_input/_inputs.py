@@ -20,11 +20,12 @@ import itertools
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from typing import Literal, Protocol, TypeAlias, get_args
+from typing import Protocol, TypeAlias, get_args
 
 import numpy as np
 from PIL import Image
 
+from .._choices import Preprocess
 from .._errors import ImageError, ImageTypeError
 from ._pictures import (
     MAX_PIXELS,
@@ -62,7 +63,6 @@ Images: TypeAlias = PictureInput | Iterable[PictureInput]
 """One picture, an array of many ((n, H, W), (n, 1, H, W), (n, H, W, 3|4)), or a list, tuple,
 iterator or generator of pictures."""
 
-Preprocess = Literal["auto", "normalize", "raw"]
 PREPROCESS_CHOICES: tuple[Preprocess, ...] = get_args(Preprocess)
 
 

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._choices import Preprocess
 from .._errors import MissingDependencyError
-from .._input._inputs import PREPROCESS_CHOICES, PictureInput, Preprocess
+from .._input._inputs import PREPROCESS_CHOICES, PictureInput
 from .._input._pictures import is_picture_source
 
 if TYPE_CHECKING:

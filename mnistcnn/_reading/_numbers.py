@@ -22,11 +22,12 @@ import itertools
 import math
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, TypedDict, get_args
+from typing import TYPE_CHECKING, TypedDict, get_args
 
 import numpy as np
 from scipy import ndimage
 
+from .._choices import ReadMethod
 from .._errors import ImageError
 from .._input._inputs import DigitPredictor, PictureInput, about, picture_colours
 from .._input._lines import line_input
@@ -59,7 +60,6 @@ __all__ = [
     "read_digits",
 ]
 
-ReadMethod = Literal["auto", "segments", "sequence"]
 
 _DECIMALS = 6
 

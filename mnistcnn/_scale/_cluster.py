@@ -27,16 +27,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._choices import Preprocess
 from .._errors import MissingDependencyError
 from .._inference._streaming import FilePrediction
-from .._input._inputs import Preprocess, check_options
+from .._input._inputs import check_options
 from .._input._preprocess import IMAGE_SIZE
 from .._quiet import quiet_paddle_import
 
 if TYPE_CHECKING:
     from distributed import Client, Future
 
-    from .._engines._base import BackendName
+    from .._choices import BackendName
     from .._inference._classifier import DigitClassifier
 
 __all__ = ["CLUSTER_EXTRA", "predict_files_on_cluster"]

@@ -20,9 +20,10 @@ from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from .._choices import Preprocess
 from .._errors import ImageError
 from .._inference._streaming import predict_dict
-from .._input._inputs import Preprocess, picture_unit
+from .._input._inputs import picture_unit
 from .._input._preprocess import IMAGE_SIZE
 from .._version import __version__
 from ._batching import MicroBatcher

@@ -14,10 +14,9 @@ from typing import Annotated, Any, Literal, TypeVar
 import msgspec
 from msgspec import Meta, Struct
 
-from .._engines._base import BackendName
+from .._choices import BackendName, Preprocess, ReadMethod
 from .._inference._streaming import PredictionDict
-from .._input._inputs import Preprocess
-from .._reading._numbers import ReadingDict, ReadMethod
+from .._reading._numbers import ReadingDict
 
 __all__ = [
     "ANSWERS",
