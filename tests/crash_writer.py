@@ -1,4 +1,4 @@
-"""A process that saves models until it is killed, for tests/test_atomic.py.
+"""A process that saves models until it is killed, for tests/formats/test_atomic.py.
 
     python crash_writer.py PREFIX loop          save model B, A, B, ... to PREFIX forever
     python crash_writer.py PREFIX replace K     save model B, SIGKILL itself at its K-th os.replace

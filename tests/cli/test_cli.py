@@ -17,7 +17,7 @@ from PIL import Image
 from mnistcnn import DigitClassifier, MnistDataset
 from mnistcnn._cli._main import build_parser, main
 
-from .conftest import cli
+from ..conftest import cli
 
 
 @pytest.mark.cli

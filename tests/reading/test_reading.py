@@ -13,10 +13,10 @@ from PIL import Image
 
 from mnistcnn import DigitClassifier, ImageError, Reading
 
-from .conftest import cli
-from .held_out import Number
-from .held_out import numbers as held_out_numbers
-from .pictures import load_usps, number_picture
+from ..conftest import cli
+from ..held_out import Number
+from ..held_out import numbers as held_out_numbers
+from ..pictures import load_usps, number_picture
 
 TOUCHING_FLOOR = 0.7  # measured 0.80 (segments: 0.37)
 

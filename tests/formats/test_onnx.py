@@ -24,7 +24,7 @@ from mnistcnn import (
     to_model_input,
 )
 
-from .conftest import cli, run_python
+from ..conftest import cli, run_python
 
 CAN_EXPORT = sys.version_info[:2] in ((3, 10), (3, 11), (3, 12)) and bool(find_spec("paddle2onnx"))
 needs_export = pytest.mark.skipif(not CAN_EXPORT, reason="paddle2onnx: Python 3.10-3.12 only")

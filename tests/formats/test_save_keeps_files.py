@@ -20,7 +20,7 @@ from mnistcnn import (
 )
 from mnistcnn._cli._main import main
 
-from .conftest import cli
+from ..conftest import cli
 
 CAN_EXPORT_ONNX = sys.version_info[:2] <= (3, 12) and bool(find_spec("paddle2onnx"))
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-TESTS = Path(__file__).parent
+TESTS = Path(__file__).parent.parent
 MIB = 1024**2
 
 
@@ -103,7 +103,7 @@ def _probe(kind: str, folder: Path) -> dict[str, dict[str, int]]:
 
 
 def _measure(kind: str, tmp_path: Path, mnist_dir: Path) -> dict[str, dict[str, int]]:
-    from .conftest import run_python
+    from ..conftest import run_python
 
     (tmp_path / "mnist").symlink_to(mnist_dir)
     output = run_python(__file__, kind, tmp_path).stdout

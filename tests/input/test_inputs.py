@@ -31,7 +31,7 @@ from mnistcnn._input._inputs import is_mnist_form
 from mnistcnn._input._pictures import MAX_PIXELS
 from mnistcnn._input._preprocess import unit_pixels
 
-from .pictures import load_usps, photo_of
+from ..pictures import load_usps, photo_of
 
 
 @pytest.fixture(scope="module")

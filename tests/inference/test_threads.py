@@ -14,7 +14,7 @@ from PIL import Image
 
 from mnistcnn import DigitClassifier, MnistDataset, build_model
 
-from .pictures import load_usps, number_picture, photo_of
+from ..pictures import load_usps, number_picture, photo_of
 
 THREADS = 8
 ROUNDS = 3  # each thread runs every job this many times, in its own shuffled order

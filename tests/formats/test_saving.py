@@ -20,7 +20,7 @@ from mnistcnn import (
 )
 from mnistcnn._models._kinds import LINE_ARCHITECTURES
 
-from .conftest import TESTS, run_python
+from ..conftest import TESTS, run_python
 
 
 def test_both_formats_write_paddle_names_and_metadata(saved_model: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 from mnistcnn import DatasetCorruptError, DatasetNotFoundError, MnistDataset, load_data
 from mnistcnn._data._idx import read_bytes
 
-from .conftest import write_idx
+from ..conftest import write_idx
 
 NAMES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -172,7 +172,7 @@ def test_dataset_validates_arrays() -> None:
 @pytest.mark.slow
 def test_works_with_paddle_model_fit(train_set: MnistDataset, test_set: MnistDataset) -> None:
     """Our dataset feeds the tutorial's own hapi loop, and that loop learns from it."""
-    from .tutorial_reference import tutorial_network
+    from ..tutorial_reference import tutorial_network
 
     paddle.seed(0)
     model = paddle.Model(tutorial_network())

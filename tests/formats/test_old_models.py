@@ -25,7 +25,7 @@ import pytest
 import mnistcnn
 from mnistcnn import DigitClassifier, InconsistentVersionWarning, MnistCnnWarning, save
 
-from .conftest import TESTS
+from ..conftest import TESTS
 
 ARCHIVE = TESTS / "fixtures" / "old_models" / "old_models.tar.xz"
 

@@ -32,7 +32,7 @@ from mnistcnn._formats._unpickle import read_state
 from mnistcnn._training import _checkpoint
 from mnistcnn._training import _loop as _training
 
-from .conftest import cli
+from ..conftest import cli
 
 
 def weights_of(network: paddle.nn.Layer) -> dict[str, np.ndarray]:

@@ -18,7 +18,7 @@ from mnistcnn import DigitClassifier, ModelFormatError, build_model, save
 from mnistcnn._formats._files import file_sha256
 from mnistcnn._formats._unpickle import read_state, state_from_bytes
 
-PRETRAINED_WEIGHTS = Path(__file__).parent.parent / "mnistcnn" / "_models" / "weights"
+PRETRAINED_WEIGHTS = Path(__file__).parent.parent.parent / "mnistcnn" / "_models" / "weights"
 
 
 class _RunsCode:

@@ -21,7 +21,7 @@ import pytest
 
 from mnistcnn import DigitClassifier, build_model, save
 
-TESTS = Path(__file__).parent
+TESTS = Path(__file__).parent.parent
 WRITER = TESTS / "crash_writer.py"
 FORMATS = ["dynamic", "safetensors", "static"]
 MODEL_FILES = {".pdparams", ".safetensors", ".json", ".pdiparams", "_meta.json"}

@@ -16,8 +16,8 @@ import pytest
 
 from mnistcnn import DigitClassifier, MnistDataset, build_model, train
 
-from .conftest import cli
-from .tutorial_reference import tutorial_network
+from ..conftest import cli
+from ..tutorial_reference import tutorial_network
 
 # gloo processes pick free ports at start: one such test at a time under pytest-xdist.
 pytestmark = pytest.mark.xdist_group("gloo")

@@ -23,7 +23,7 @@ from mnistcnn import (
 from mnistcnn._models._weights import PRETRAINED, WEIGHTS_DIR
 from mnistcnn._scale._cluster import _load_counts, _ModelSpec
 
-from .conftest import run_python
+from ..conftest import run_python
 
 # One cluster for the module, so its tests share one xdist worker (and the 2 cores).
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
@@ -241,6 +241,6 @@ def _futures(client: Client) -> set[str]:
 
 
 def _png(pixels: np.ndarray) -> bytes:
-    from .pictures import png_bytes
+    from ..pictures import png_bytes
 
     return png_bytes(pixels)

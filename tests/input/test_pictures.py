@@ -11,7 +11,7 @@ from PIL import Image
 
 from mnistcnn import DigitClassifier, ImageError, MnistDataset
 
-from .pictures import canvas_drawing, jpeg, load_usps, photo_of
+from ..pictures import canvas_drawing, jpeg, load_usps, photo_of
 
 
 @pytest.fixture(scope="module")

@@ -23,8 +23,8 @@ from mnistcnn import (
     train,
 )
 
-from .conftest import run_python
-from .pictures import canvas_drawing, photo_of
+from ..conftest import run_python
+from ..pictures import canvas_drawing, photo_of
 
 matplotlib = pytest.importorskip("matplotlib")
 

@@ -6,7 +6,7 @@ import pytest
 
 from mnistcnn import available_models, build_model
 
-from .tutorial_reference import tutorial_network
+from ..tutorial_reference import tutorial_network
 
 
 def test_registry_lists_tutorial() -> None:

@@ -8,8 +8,8 @@ from PIL import Image, ImageDraw
 
 from mnistcnn._reading._forms import erase_lines, find_boxes, ink_lines, separate_print
 
-from .held_out import boxed_number
-from .pictures import load_usps
+from ..held_out import boxed_number
+from ..pictures import load_usps
 
 
 def _rgb(image: Image.Image) -> np.ndarray:
@@ -116,7 +116,7 @@ def test_rules_are_removed_and_strokes_across_them_kept() -> None:
 def test_underlined_and_ruled_numbers_are_read() -> None:
     from mnistcnn import DigitClassifier
 
-    from .held_out import numbers
+    from ..held_out import numbers
 
     model = DigitClassifier.pretrained()
     right = 0

@@ -6,7 +6,7 @@ import pytest
 
 from mnistcnn import DigitClassifier, History, MnistDataset, build_model, evaluate, train
 
-from .tutorial_reference import tutorial_network
+from ..tutorial_reference import tutorial_network
 
 
 def test_short_real_run_clears_an_accuracy_bar(

@@ -19,7 +19,7 @@ from mnistcnn import (
     save,
 )
 
-from .conftest import TESTS, run_python
+from ..conftest import TESTS, run_python
 
 
 def test_contract_shapes_and_types(classifier: DigitClassifier, test_set: MnistDataset) -> None:
