@@ -34,7 +34,7 @@ def test_wheel_contents(wheel: Path) -> None:
     assert "mnistcnn/py.typed" in package and "mnistcnn/__init__.py" in package
     for suffix in (".json", ".pdiparams", ".safetensors", "_meta.json"):
         assert f"mnistcnn/_models/weights/mnistcnn_best{suffix}" in package
-    for suffix in (".safetensors", "_meta.json"):  # the sequence reader for whole numbers
+    for suffix in (".safetensors", ".onnx", "_meta.json"):  # the reader of whole numbers
         assert f"mnistcnn/_models/weights/mnistcnn_reader{suffix}" in package
     outside = {n.split("/")[0] for n in names} - {"mnistcnn", f"mnistcnn-{__version__}.dist-info"}
     assert outside == set()  # no tests, docs, examples, benchmarks

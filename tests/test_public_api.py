@@ -156,6 +156,23 @@ def test_predicting_on_onnx_runtime_imports_no_paddle() -> None:
     assert not {m for m in modules if m == "paddle" or m.startswith("paddle.")}
 
 
+@pytest.mark.skipif(find_spec("onnxruntime") is None, reason="the onnx extra")
+def test_reading_a_number_on_onnx_runtime_imports_no_paddle() -> None:
+    modules = _modules_after(
+        "from PIL import Image, ImageDraw\n"
+        "from mnistcnn import DigitClassifier\n"
+        "page = Image.new('L', (130, 80), 255)\n"
+        "pen = ImageDraw.Draw(page)\n"
+        "pen.line([(30, 10), (30, 70)], fill=0, width=6)\n"
+        "pen.arc([(50, 10), (110, 70)], 0, 360, fill=0, width=6)\n"
+        "classifier = DigitClassifier.pretrained()\n"
+        "for method in ('auto', 'segments', 'sequence'):\n"
+        "    assert classifier.read_digits(page, method=method).text == '10', method\n"
+    )
+    assert "mnistcnn._reading._numbers" in modules and "onnxruntime" in modules
+    assert not {m for m in modules if m == "paddle" or m.startswith("paddle.")}
+
+
 @pytest.mark.cli
 @pytest.mark.smoke
 @pytest.mark.skipif(find_spec("onnxruntime") is None, reason="the onnx extra")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import logging
 import os
@@ -156,8 +157,8 @@ def save(
         ['m.safetensors', 'm_meta.json']
     """
     formats = _formats(format)
-    source = _source_of(model, formats)
     prefix = prefix_of(path)
+    source = _recognised_at(_source_of(model, formats), prefix)
     prefix.parent.mkdir(parents=True, exist_ok=True)
     finish_interrupted(prefix)
     kept = _files_kept(source, prefix, formats, replace=replace)  # or refuse, before any work
@@ -227,10 +228,11 @@ def _files_kept(
 ) -> dict[str, str]:
     """The files of other formats already at ``prefix`` that stay, with their digests.
 
-    They stay when they hold the very model being saved (it was loaded from them and not
-    changed since), so that exporting a model to another format beside its files adds that
-    format. Files of another model are removed only with ``replace``: otherwise this refuses,
-    rather than delete what the caller did not name, or mix two models under one prefix.
+    They stay when they hold the very model being saved (loaded from them and not changed
+    since, or a network holding exactly the weights saved there), so that exporting a model
+    to another format beside its files adds that format. Files of another model are removed
+    only with ``replace``: otherwise this refuses, rather than delete what the caller did not
+    name, or mix two models under one prefix.
     """
     ours = {suffix for name in formats for suffix in _FAMILIES[name]}
     others = sorted(
@@ -248,7 +250,8 @@ def _files_kept(
         return {}
     names = ", ".join(with_suffix(prefix, suffix).name for suffix in others)
     raise ModelExistsError(
-        f"{prefix.parent / prefix.name}: {names} already hold a model here, in formats this "
+        f"{prefix.parent / prefix.name}: {names} already "
+        f"{'holds' if len(others) == 1 else 'hold'} a model here, in formats this "
         f"save does not write ({', '.join(sorted(formats))}); keeping them would put two models "
         "under one prefix. Pass replace=True (on the command line, --replace) to remove them, "
         "or save to another path."
@@ -331,6 +334,24 @@ def _source_of(model: nn.Layer | LoadedModel, formats: set[str]) -> _Source:
             f"be saved as {sorted(possible)} only, not {sorted(formats - possible)}. Load the "
             "weights file (backend='dynamic') to write every format."
         )
+    return source
+
+
+def _recognised_at(source: _Source, prefix: Path) -> _Source:
+    """A network that holds exactly the weights saved at ``prefix`` is that model, however it
+    came back into memory: its other files may stay, and its metadata (accuracy, training
+    record) carries over."""
+    if source.layer is None or source.origin is not None:
+        return source
+    for suffix in WEIGHTS:
+        weights = with_suffix(prefix, suffix)
+        if weights.is_file() and _holds_weights_of(source.layer, weights):
+            try:
+                saved = ModelMetadata.read(with_suffix(prefix, META_SUFFIX))
+            except (ModelFormatError, OSError):
+                return source
+            if saved.architecture == source.metadata.architecture:
+                return dataclasses.replace(source, origin=weights, metadata=saved)
     return source
 
 

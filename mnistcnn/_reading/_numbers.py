@@ -388,7 +388,8 @@ _reader: Backend | None = None
 
 
 def _line_reader() -> Backend:
-    """The shipped sequence reader, loaded once per process."""
+    """The shipped sequence reader, loaded once per process, on the fastest engine installed:
+    ONNX Runtime (the ``onnx`` extra; no Paddle is imported), else Paddle's dynamic graph."""
     global _reader
     with _reader_lock:
         if _reader is None:
@@ -396,7 +397,7 @@ def _line_reader() -> Backend:
             from .._models._weights import READER, WEIGHTS_DIR
 
             _reader = open_model(
-                WEIGHTS_DIR / READER, backend="dynamic", architecture=None, num_threads=None
+                WEIGHTS_DIR / READER, backend=None, architecture=None, num_threads=None
             ).backend
         return _reader
 

@@ -156,3 +156,26 @@ def test_a_named_file_left_by_an_earlier_save_is_refused(tmp_path: Path) -> None
     (tmp_path / "m.pdparams").write_bytes(leftover)
     with pytest.raises(ValueError, match="not part of the model its metadata describes"):
         DigitClassifier.load(tmp_path / "m.pdparams")
+
+
+def test_a_network_holding_the_saved_weights_is_that_model(tmp_path: Path) -> None:
+    """However the network came back into memory (here: rebuilt and given the saved weights),
+    if it holds exactly the weights saved at the prefix, a save adds its format beside them and
+    the metadata (accuracy) carries over."""
+    network = build_model("tiny", seed=5)
+    save(network, tmp_path / "m", format="safetensors", accuracy=0.5)
+    again = build_model("tiny", seed=6)
+    again.set_state_dict(network.state_dict())
+    save(again, tmp_path / "m", format="static")
+    assert _names(tmp_path) == ["m.json", "m.pdiparams", "m.safetensors", "m_meta.json"]
+    metadata = DigitClassifier.load(tmp_path / "m").metadata
+    assert metadata.accuracy == 0.5 and sorted(metadata.files) == [
+        ".json",
+        ".pdiparams",
+        ".safetensors",
+    ]
+    other = build_model("tiny", seed=7)  # other weights: another model
+    with pytest.raises(
+        ModelExistsError, match=r"m\.json, m\.pdiparams, m\.safetensors already hold"
+    ):
+        save(other, tmp_path / "m", format="onnx" if CAN_EXPORT_ONNX else "dynamic")

@@ -35,8 +35,9 @@ def test_ships_safetensors_static_and_onnx_models_with_metadata() -> None:
         f"{prefix}.safetensors",
         f"{prefix}_meta.json",
     ]
-    # The classifier (static, ONNX and safetensors) and the sequence reader: a lean wheel.
-    assert sum(p.stat().st_size for p in WEIGHTS_DIR.iterdir()) < 3_500_000
+    # The classifier (static, ONNX and safetensors) and the sequence reader (safetensors and
+    # ONNX): a lean wheel.
+    assert sum(p.stat().st_size for p in WEIGHTS_DIR.iterdir()) < 4_500_000
 
 
 @pytest.mark.parametrize("name", ["mnistcnn_best", "mnistcnn_reader"])

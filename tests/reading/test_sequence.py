@@ -4,6 +4,7 @@ the network, and training it with the library's machinery."""
 from __future__ import annotations
 
 import itertools
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,23 @@ def test_reader_network_shape_and_saved_forms(tmp_path: Path) -> None:
     static = open_model(tmp_path / "reader", backend="static", architecture=None, num_threads=1)
     wider = paddle.rand([1, 1, LINE_HEIGHT, 96])  # any width: the static model too
     assert np.allclose(static.backend.run(wider.numpy()), network(wider).numpy(), atol=1e-4)
+
+
+@pytest.mark.skipif(find_spec("onnxruntime") is None, reason="the onnx extra")
+def test_the_shipped_reader_runs_on_onnx_runtime_as_on_paddle() -> None:
+    shipped = (
+        Path(__import__("mnistcnn").__file__).parent / "_models" / "weights" / "mnistcnn_reader"
+    )
+    paddle_reader = open_model(shipped, backend="dynamic", architecture=None, num_threads=None)
+    onnx_reader = open_model(shipped, backend=None, architecture=None, num_threads=None)
+    assert onnx_reader.backend.name == "onnxruntime"  # the fastest engine installed
+    assert onnx_reader.metadata.files.keys() == {".onnx", ".safetensors"}  # one model, two files
+    rng = np.random.default_rng(0)
+    for width in (24, 96, 233, 700):  # any width, as the dynamic graph
+        lines = rng.random((2, 1, LINE_HEIGHT, width), dtype=np.float32)
+        expected = paddle_reader.backend.run(lines)
+        assert expected.shape == (2, width // STRIDE, 11)
+        np.testing.assert_allclose(onnx_reader.backend.run(lines), expected, atol=1e-4)
 
 
 @pytest.mark.slow  # a held-out set: on one Python (py311), as the other whole-set checks
