@@ -152,6 +152,8 @@ def run_export(args: argparse.Namespace) -> int:
     from .._inference._classifier import DigitClassifier
 
     formats = args.format or ["static"]
+    if _reads_lines(args.model):  # the whole-number reader: its network, on the dynamic graph
+        return _export_line_reader(args, formats)
     if split_model_path(args.model)[1] not in (None, META_SUFFIX):  # that file, or an error
         classifier = DigitClassifier.load(args.model, architecture=args.architecture)
     else:
@@ -163,6 +165,34 @@ def run_export(args: argparse.Namespace) -> int:
             only_onnx = set(formats) == {"onnx"}  # then an .onnx may be copied as it is
             classifier = DigitClassifier.load(args.model, backend=None if only_onnx else "static")
     paths = save(classifier, args.output, format=formats, replace=args.replace)
+    print("saved " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _reads_lines(path: str) -> bool:
+    """Whether the model at ``path`` is a line reader, as its metadata says."""
+    from .._formats._files import ModelFiles, prefix_of
+    from .._formats._metadata import ModelMetadata
+    from .._models._kinds import LINE_ARCHITECTURES
+
+    meta = ModelFiles.find(prefix_of(path)).meta
+    return meta is not None and ModelMetadata.read(meta).architecture in LINE_ARCHITECTURES
+
+
+def _export_line_reader(args: argparse.Namespace, formats: list[str]) -> int:
+    from .._formats._loading import open_model
+    from .._formats._saving import save
+
+    loaded = open_model(args.model, backend="dynamic", architecture=None, num_threads=None)
+    network = loaded.backend.layer  # type: ignore[attr-defined]
+    paths = save(
+        network,
+        args.output,
+        format=formats,  # type: ignore[arg-type]
+        accuracy=loaded.metadata.accuracy,
+        history=loaded.metadata.history,
+        replace=args.replace,
+    )
     print("saved " + ", ".join(str(p) for p in paths))
     return 0
 

@@ -4,6 +4,7 @@ the network, and training it with the library's machinery."""
 from __future__ import annotations
 
 import itertools
+import sys
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -166,3 +167,26 @@ def test_the_reader_trains_data_parallel() -> None:
         if not np.array_equal(value.numpy(), before[name])
     ]
     assert "head.weight" in changed  # the workers' weights came back into the network
+
+
+@pytest.mark.skipif(
+    sys.version_info[:2] > (3, 12) or find_spec("paddle2onnx") is None,
+    reason="paddle2onnx: Python 3.10-3.12",
+)
+def test_the_reader_is_exported_to_onnx_beside_its_weights(tmp_path: Path) -> None:
+    """How the shipped ONNX reader is made: train (here: the shipped weights, saved as
+    training saves them), then `mnistcnn export PREFIX --format onnx -o PREFIX`."""
+    from mnistcnn._cli._main import main
+    from mnistcnn._models._weights import READER, WEIGHTS_DIR
+
+    shipped = open_model(WEIGHTS_DIR / READER, backend="dynamic", architecture=None, num_threads=1)
+    layer = shipped.backend.layer  # type: ignore[attr-defined]
+    save(layer, tmp_path / "reader", format="safetensors", history=shipped.metadata.history)
+    prefix = str(tmp_path / "reader")
+    assert main(["export", prefix, "--format", "onnx", "-o", prefix]) == 0
+    exported = open_model(tmp_path / "reader", backend=None, architecture=None, num_threads=1)
+    assert exported.backend.name == "onnxruntime"
+    assert exported.metadata.history == shipped.metadata.history  # the record carries over
+    lines = np.random.default_rng(1).random((3, 1, LINE_HEIGHT, 180), dtype=np.float32)
+    expected = shipped.backend.run(lines)
+    np.testing.assert_allclose(exported.backend.run(lines), expected, atol=1e-4)
