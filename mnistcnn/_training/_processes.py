@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -150,6 +151,12 @@ def _worker_environment() -> Iterator[None]:
 
 def _worker(job: _Job) -> None:
     """One rank: rebuild the network, train, and (first rank) leave the result for the caller."""
+    # tqdm's bars share a multiprocessing lock by default: a semaphore, which a rank killed
+    # mid-training leaves behind, and Python's resource tracker then prints a "leaked
+    # semaphore" warning after our error message. This process draws one bar at most.
+    from tqdm.auto import tqdm  # type: ignore[import-untyped]
+
+    tqdm.set_lock(threading.RLock())
     from .._models._architectures import build_model
 
     exit_with_parent(job.parent_pid)
