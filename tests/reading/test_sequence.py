@@ -190,3 +190,21 @@ def test_the_reader_is_exported_to_onnx_beside_its_weights(tmp_path: Path) -> No
     lines = np.random.default_rng(1).random((3, 1, LINE_HEIGHT, 180), dtype=np.float32)
     expected = shipped.backend.run(lines)
     np.testing.assert_allclose(exported.backend.run(lines), expected, atol=1e-4)
+
+
+def test_straighten_brings_a_climbing_line_to_one_row() -> None:
+    from mnistcnn._input._lines import straighten
+
+    digit = np.zeros((20, 12), np.float32)
+    digit[2:18, 4:8] = 1.0  # a "1", 16 rows high
+    ink = np.zeros((120, 200), np.float32)
+    tops = [10, 30, 50, 70, 90]  # each digit 20 rows lower than the one before
+    for index, top in enumerate(tops):
+        ink[top : top + 20, 10 + 36 * index : 22 + 36 * index] = digit
+    straight = straighten(ink)
+    rows = [np.flatnonzero(straight[:, 10 + 36 * i + 5]) for i in range(len(tops))]
+    assert max(r[0] for r in rows) - min(r[0] for r in rows) <= 2  # one row, nearly
+    assert all(len(r) == 16 for r in rows)  # each digit keeps its shape
+    flat = np.zeros((40, 200), np.float32)
+    flat[10:26, 20:180:30] = 1.0
+    assert np.array_equal(straighten(flat), flat)  # a line on one baseline: as it was
