@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-__all__ = ["BackendName", "Preprocess", "ReadMethod", "SaveFormat", "Schedule", "Split"]
+__all__ = [
+    "BackendName",
+    "LogLevel",
+    "Preprocess",
+    "ReadMethod",
+    "SaveFormat",
+    "Schedule",
+    "Split",
+]
 
 Preprocess = Literal["auto", "normalize", "raw"]
 """How a picture becomes network input: ``"auto"``, ``"normalize"`` or ``"raw"``."""
@@ -29,3 +37,6 @@ Split = Literal["train", "test"]
 
 Schedule = Literal["constant", "onecycle", "cosine"]
 """A learning-rate schedule of a training recipe."""
+
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+"""How much ``mnistcnn serve`` (uvicorn) logs."""

@@ -11,8 +11,7 @@ import argparse
 import re
 from typing import get_args
 
-from .._choices import BackendName, Preprocess, ReadMethod, SaveFormat, Split
-from .._serving._app import LogLevel
+from .._choices import BackendName, LogLevel, Preprocess, ReadMethod, SaveFormat, Split
 from .._version import __version__
 
 __all__ = ["build_parser", "byte_size"]

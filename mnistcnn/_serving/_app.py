@@ -18,8 +18,9 @@ import copy
 import signal
 import socket
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
+from .._choices import LogLevel
 from .._quiet import quiet_paddle_import
 from ._extra import SERVE_EXTRA, require_serve_extra
 
@@ -43,7 +44,6 @@ DEFAULT_MAX_BODY = 10 * 1024**2
 DEFAULT_MAX_IMAGES = 256
 """The most pictures one ``/v1/predict`` request may carry."""
 
-LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 """uvicorn's log levels, quietest first."""
 
 

@@ -457,8 +457,7 @@ def test_the_command_lines_choices_are_the_librarys() -> None:
     import argparse
     from typing import get_args
 
-    from mnistcnn._choices import BackendName, Preprocess, ReadMethod, SaveFormat, Split
-    from mnistcnn._serving._app import LogLevel
+    from mnistcnn._choices import BackendName, LogLevel, Preprocess, ReadMethod, SaveFormat, Split
 
     parser = build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
