@@ -149,8 +149,8 @@ def test_stale_files_of_another_save_are_not_used(
 ) -> None:
     save(build_model(seed=1), tmp_path / "other", format="both")
     save(trained[0], tmp_path / "m", format="both")
-    # A network that was not loaded from there: its save removes the static files if asked to.
-    save(trained[0], tmp_path / "m", format="dynamic", replace=True)
+    # Another network: its save removes the static files of the first, when asked to.
+    save(build_model(seed=2), tmp_path / "m", format="dynamic", replace=True)
     assert sorted(p.name for p in tmp_path.glob("m*")) == ["m.pdparams", "m_meta.json"]
     for suffix in (".json", ".pdiparams"):  # static files of another model, copied in by hand
         (tmp_path / f"m{suffix}").write_bytes((tmp_path / f"other{suffix}").read_bytes())
