@@ -243,9 +243,9 @@ def _line(
     if kind == "heights":
         lifts = _wandering(count, rng) * height
     if kind in ("touching", "heights"):
-        gaps = -rng.uniform(0.0, 0.12, count) * height  # depth of overlapping ink
+        gaps = -rng.uniform(0.0, 0.07, count) * height  # depth of overlapping ink
     elif kind == "joined":
-        gaps = rng.uniform(0.12, 0.5, count) * height
+        gaps = rng.uniform(0.02, 0.22, count) * height
     else:
         gaps = rng.uniform(0.2, 0.85, count) * height
     placed = [strokes[0].moved(0, lifts[0])]
@@ -275,11 +275,11 @@ def _wandering(count: int, rng: np.random.Generator) -> np.ndarray:
     """Each digit's height off a flat line, in digit heights (down positive): a slow wave and a
     slope, and every digit hopping off them; neighbours at most one digit's height apart."""
     along = np.arange(count, dtype=np.float64)
-    wave = rng.uniform(0.1, 0.45) * np.sin(
+    wave = rng.uniform(0.1, 0.35) * np.sin(
         2 * np.pi * along / rng.uniform(3, 9) + rng.uniform(0, 6.3)
     )
-    slope = rng.normal(0, 0.12) * along
-    hops = rng.laplace(0, 0.15, count)
+    slope = rng.normal(0, 0.08) * along
+    hops = rng.laplace(0, 0.1, count)
     lifts = wave + slope + hops
     steps = np.clip(np.diff(lifts), -1.0, 1.0)
     lifts = np.concatenate([[0.0], np.cumsum(steps)])
@@ -318,11 +318,11 @@ def _kern(before: _Stroked, after: _Stroked, gap: float) -> float:
     (left_before, _, right_before, _), (left_after, _, right_after, _) = before.box(), after.box()
     if shared.sum() < 2:  # no row in common: keep the boxes ``gap`` apart
         return right_before - left_after + gap
-    # Nor does a digit tuck under its neighbour: the boxes overlap by at most a quarter of the
+    # Nor does a digit tuck under its neighbour: the boxes overlap by at most two fifths of the
     # narrower one, whatever the rows they do not share.
     narrower = min(right_before - left_before, right_after - left_after)
     return float(
-        max(np.max(right[shared] - left[shared]) + gap, right_before - 0.25 * narrower - left_after)
+        max(np.max(right[shared] - left[shared]) + gap, right_before - 0.4 * narrower - left_after)
     )
 
 
@@ -334,7 +334,7 @@ def _ligature(
     start = _end_point(before, lambda p: p[:, 1] + 0.5 * p[:, 0], lambda p: 0.4 * p[:, 0] - p[:, 1])
     end = _end_point(after, lambda p: -p[:, 0] - p[:, 1], lambda p: -0.4 * p[:, 0] - p[:, 1])
     reach = max(end[0] - start[0], 0.3 * height)
-    dip = rng.uniform(0.1, 0.35) * height
+    dip = rng.uniform(0.05, 0.25) * height
     first = start + np.array([rng.uniform(0.2, 0.45) * reach, dip])
     second = end + np.array([-rng.uniform(0.2, 0.45) * reach, dip * rng.uniform(0.3, 1.0)])
     t = np.linspace(0, 1, 30)[:, None]
