@@ -45,7 +45,7 @@ _HOME: dict[str, str] = {
     "Reading": "_reading._numbers",
     "Recipe": "_formats._history",
     "ResultsFile": "_inference._results",
-    "ResultsFileError": "_inference._results",
+    "ResultsFileError": "_errors",
     "WorkerError": "_errors",
     "available_models": "_models._architectures",
     "available_recipes": "_training._recipes",
@@ -91,6 +91,7 @@ if TYPE_CHECKING:  # explicit re-exports ("X as X") for type checkers
     from ._errors import ModelExistsError as ModelExistsError
     from ._errors import ModelFormatError as ModelFormatError
     from ._errors import ModelNotFoundError as ModelNotFoundError
+    from ._errors import ResultsFileError as ResultsFileError
     from ._errors import WorkerError as WorkerError
     from ._formats._history import EpochResult as EpochResult
     from ._formats._history import History as History
@@ -101,7 +102,6 @@ if TYPE_CHECKING:  # explicit re-exports ("X as X") for type checkers
     from ._inference._evaluation import EvalReport as EvalReport
     from ._inference._evaluation import evaluate as evaluate
     from ._inference._results import ResultsFile as ResultsFile
-    from ._inference._results import ResultsFileError as ResultsFileError
     from ._inference._streaming import FilePrediction as FilePrediction
     from ._inference._streaming import FileReading as FileReading
     from ._inference._streaming import find_images as find_images

@@ -20,6 +20,7 @@ __all__ = [
     "ModelExistsError",
     "ModelFormatError",
     "ModelNotFoundError",
+    "ResultsFileError",
     "WorkerError",
 ]
 
@@ -47,6 +48,10 @@ class ModelExistsError(MnistCnnError, FileExistsError):
 
 class ModelFormatError(MnistCnnError, ValueError):
     """Saved model files exist but cannot be used (wrong architecture, mismatched files, ...)."""
+
+
+class ResultsFileError(MnistCnnError, ValueError):
+    """An output that cannot be resumed: another kind of results, or not a results file."""
 
 
 class ImageError(MnistCnnError, ValueError):

@@ -24,10 +24,10 @@ from typing import Literal, NoReturn
 
 import numpy as np
 
-from .._errors import MnistCnnError
+from .._errors import ResultsFileError
 from ._streaming import FilePrediction, FileReading
 
-__all__ = ["ResultsFile", "ResultsFileError", "ResultsKind"]
+__all__ = ["ResultsFile", "ResultsKind"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,10 +41,6 @@ _COLUMNS: dict[ResultsKind, tuple[str, ...]] = {
 
 _RESULT_KEY: dict[ResultsKind, str] = {"digit": "label", "number": "text"}
 """The key a JSON row of each kind has when the file was read."""
-
-
-class ResultsFileError(MnistCnnError, ValueError):
-    """An output that cannot be resumed: another kind of results, or not a results file."""
 
 
 class ResultsFile:
