@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import typing
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 from .._choices import Schedule
@@ -156,6 +156,11 @@ class History:
                 )
                 for e in document["epochs"]
             )
+            unknown_epochs = [
+                {k: v for k, v in e.items() if k not in _EPOCH_FIELDS} for e in document["epochs"]
+            ]
+            if any(unknown_epochs):
+                unknown["epochs"] = unknown_epochs
             world_size = int(document.get("world_size", 1))
             seed = document.get("seed")
             seed = None if seed is None else int(seed)
@@ -203,11 +208,20 @@ _JSON_TYPES: dict[Any, tuple[tuple[type, ...], str]] = {
 def _merged(document: dict[str, Any], unknown: Mapping[str, Any]) -> dict[str, Any]:
     """``document`` with the fields of ``unknown`` added back where they were, known ones kept."""
     for key, value in unknown.items():
-        if isinstance(value, Mapping) and isinstance(document.get(key), dict):
-            document[key] = _merged(document[key], value)
+        known = document.get(key)
+        if isinstance(value, Mapping) and isinstance(known, dict):
+            document[key] = _merged(known, value)
+        elif isinstance(value, list) and isinstance(known, list) and len(value) == len(known):
+            document[key] = [  # per epoch: each entry's own unknown fields
+                _merged(entry, extra) if isinstance(entry, dict) else entry
+                for entry, extra in zip(known, value, strict=True)
+            ]
         elif key not in document:
             document[key] = value
     return document
+
+
+_EPOCH_FIELDS = frozenset(f.name for f in fields(EpochResult))
 
 
 def _optional_float(value: Any) -> float | None:

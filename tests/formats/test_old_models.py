@@ -170,11 +170,13 @@ def test_a_model_saved_by_an_earlier_milestone_loads_and_predicts_the_same(
 
 def _newer_record(record: dict[str, Any]) -> dict[str, Any]:
     """``record`` as a newer mnistcnn might write it: fields this one does not know at the top,
-    in the recipe and in its augmentation."""
+    in the recipe, in its augmentation and in each epoch."""
     newer = json.loads(json.dumps(record))
     newer["optimizer"] = {"name": "lion", "betas": [0.9, 0.99]}
     newer["recipe"]["warmup_steps"] = 100
     newer["recipe"]["augmentation"]["erasing"] = 0.25
+    for epoch in newer["epochs"]:
+        epoch["learning_rate"] = 0.004
     return newer
 
 
@@ -196,6 +198,7 @@ def test_a_training_record_from_a_newer_mnistcnn_loads_and_is_saved_again_whole(
     assert history.unknown == {
         "optimizer": {"name": "lion", "betas": [0.9, 0.99]},
         "recipe": {"warmup_steps": 100, "augmentation": {"erasing": 0.25}},
+        "epochs": [{"learning_rate": 0.004}] * len(old_record["epochs"]),
     }
     assert history.recipe.augmentation.rotation == old_record["recipe"]["augmentation"]["rotation"]
     assert history.recipe.learning_rate == old_record["recipe"]["learning_rate"]
