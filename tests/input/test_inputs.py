@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import struct
@@ -53,6 +54,22 @@ def _upscaled_usps() -> tuple[np.ndarray, np.ndarray]:
 
 
 # --- the one MNIST-form test ---------------------------------------------------------------
+
+
+class _Peak:
+    bytes = 0
+
+
+@contextlib.contextmanager
+def _peak_allocation() -> Iterator[_Peak]:
+    """The most memory Python allocated while the body ran (tracemalloc's peak)."""
+    peak = _Peak()
+    tracemalloc.start()
+    try:
+        yield peak
+        peak.bytes = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
 
 
 def test_every_mnist_training_digit_is_in_mnist_form(train_set: MnistDataset) -> None:
@@ -281,18 +298,14 @@ def test_a_bad_image_in_a_stack_or_list_is_named(
 def test_huge_shapes_are_refused_before_anything_is_allocated(model: DigitClassifier) -> None:
     huge_picture = np.broadcast_to(np.uint8(0), (200_000, 200_000))  # no memory behind it
     too_many = np.broadcast_to(np.zeros((28, 28), np.uint8), (10**14, 28, 28))
-    tracemalloc.start()
-    try:
+    with _peak_allocation() as peak:
         with pytest.raises(ImageError, match="over the limit of 64,000,000 pixels"):
             model.predict(huge_picture)
         with pytest.raises(ImageError, match="over the limit"):
             model.predict(np.broadcast_to(np.uint8(0), (3, 9000, 9000, 3)))
         with pytest.raises(ImageError, match="more than this machine's memory"):
             model.predict(too_many)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 1_000_000
+    assert peak.bytes < 1_000_000
 
 
 def test_bad_options_are_refused(model: DigitClassifier, test_set: MnistDataset) -> None:
@@ -317,14 +330,9 @@ class _CountingReader(io.BytesIO):
 
 def test_large_files_and_slow_decoders_are_bounded(model: DigitClassifier) -> None:
     nothing = _CountingReader(b"\x00" * 50_000_000)  # 50 MB that no decoder recognises
-    tracemalloc.start()
-    try:
-        with pytest.raises(ImageError, match="not a readable image"):
-            model.predict(nothing)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak < 60_000_000  # at most one copy of what was read: never decoded into pixels
+    with _peak_allocation() as peak, pytest.raises(ImageError, match="not a readable image"):
+        model.predict(nothing)
+    assert peak.bytes < 60_000_000  # at most one copy of what was read: never decoded into pixels
 
 
 # --- anything at all: a result or an MnistCnnError, quickly and in bounded memory ----------
@@ -391,14 +399,9 @@ def test_huge_pictures_are_refused_before_allocating(
     assume(height * width > MAX_PIXELS)
     shape = (pictures, height, width, *channels) if pictures > 1 else (height, width, *channels)
     huge = np.broadcast_to(np.uint8(0), shape)  # takes no memory until someone copies it
-    tracemalloc.start()
-    try:
-        with pytest.raises(ImageError, match="over the limit"):
-            model.predict_proba(huge)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 1_000_000
+    with _peak_allocation() as peak, pytest.raises(ImageError, match="over the limit"):
+        model.predict_proba(huge)
+    assert peak.bytes < 1_000_000
 
 
 def _encoded_digits(test_set: MnistDataset) -> list[bytes]:
@@ -458,14 +461,10 @@ def _png_declaring(width: int, height: int) -> bytes:
 @given(width=st.integers(1, 2**31 - 1), height=st.integers(1, 2**31 - 1))
 def test_decompression_bombs_are_refused(model: DigitClassifier, width: int, height: int) -> None:
     assume(width * height > MAX_PIXELS)
-    tracemalloc.start()
-    try:
-        with pytest.raises(ImageError, match=r"decompression bomb|over the limit"):
-            model.predict(_png_declaring(width, height))
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak < 10_000_000  # refused from its header: no pixel buffer was allocated
+    bomb = r"decompression bomb|over the limit"
+    with _peak_allocation() as peak, pytest.raises(ImageError, match=bomb):
+        model.predict(_png_declaring(width, height))
+    assert peak.bytes < 10_000_000  # refused from its header: no pixel buffer was allocated
 
 
 def test_a_tiny_png_declaring_ten_billion_pixels(model: DigitClassifier, tmp_path: Path) -> None:
